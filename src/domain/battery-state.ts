@@ -28,7 +28,6 @@ export const ALARM_NAMES = [
   'HighTemperature',
   'LowTemperature',
   'HighInternalTemperature',
-  'FuseBlown',
   'BmsCable',
 ] as const;
 export type AlarmName = (typeof ALARM_NAMES)[number];

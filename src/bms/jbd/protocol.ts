@@ -6,6 +6,8 @@
  * Request:  DD | op (A5 read, 5A write) | reg | len | data[len] | chk_hi chk_lo | 77
  * Response: DD | reg | status (00 ok, 80 error) | len | data[len] | chk_hi chk_lo | 77
  * chk = (0x10000 − Σ bytes[2 .. 3+len]) & 0xFFFF, big-endian. Frame length = len + 7.
+ * Byte 1 (op / register) is not covered by the checksum. Write acks `DD reg 00 00 00 00 77` carry 0000,
+ * which is simply the correct checksum of an empty OK reply, so no special case is needed.
  *
  * Register 0x03 "basic info" payload (big-endian):
  *   Off Len Field                 Scale
@@ -32,12 +34,19 @@ import { sumComplement16 } from '../../bytes/checksum.js';
 import type { BatterySnapshot, ProtectionFlags } from '../../domain/battery-snapshot.js';
 import { FrameError } from '../../domain/errors.js';
 
+/** Frame start byte. */
 export const JBD_START = 0xdd;
+/** Frame end byte. */
 export const JBD_END = 0x77;
+/** Request op: read a register. */
 export const JBD_READ = 0xa5;
+/** Request op: write a register. */
 export const JBD_WRITE = 0x5a;
 
+/** Register / command codes we use (protocols.md §1.2). */
 export const JbdRegister = {
+  enterFactory: 0x00,
+  exitFactory: 0x01,
   basicInfo: 0x03,
   cellVoltages: 0x04,
   hardwareVersion: 0x05,
@@ -57,6 +66,7 @@ export interface JbdFrame {
   readonly payload: Uint8Array;
 }
 
+/** Register 0x03 decoded into SI units (V, A + = charging, Ah, °C). */
 export interface JbdBasicInfo {
   voltage: number;
   current: number;
@@ -135,21 +145,27 @@ export interface JbdRequest {
   readonly data: Uint8Array;
 }
 
-/** Check framing, length and checksum of one complete frame; returns its parts (no meaning applied). */
+/** Check framing, length and checksum of exactly one frame; returns its parts (no meaning applied). */
 function checkFrame(raw: Uint8Array): { b1: number; b2: number; data: Uint8Array } {
   if (raw.length < JBD_MIN_FRAME) throw new FrameError('truncated', `${raw.length} bytes, a JBD frame has at least 7`);
-  if (raw[0] !== JBD_START) throw new FrameError('bad-header', `starts with 0x${hex(raw[0])}, expected 0xDD`);
+  if (raw[0] !== JBD_START) throw new FrameError('bad-header', `starts with 0x${hex(raw[0] as number)}, expected 0xDD`);
   const len = raw[3] as number;
   if (raw.length < len + 7) throw new FrameError('truncated', `${raw.length} bytes, length byte says ${len + 7}`);
-  if (raw[len + 6] !== JBD_END)
-    throw new FrameError('bad-footer', `byte ${len + 6} is 0x${hex(raw[len + 6])}, expected 0x77`);
-  const got = ((raw[len + 4] as number) << 8) | (raw[len + 5] as number);
+  // Bytes after the footer mean the caller cut the stream wrongly; accepting them would hide framing bugs.
+  if (raw.length > len + 7) throw new FrameError('bad-length', `${raw.length} bytes, length byte says ${len + 7}`);
+  if (raw[len + 6] !== JBD_END) {
+    throw new FrameError('bad-footer', `byte ${len + 6} is 0x${hex(raw[len + 6] as number)}, expected 0x77`);
+  }
+  const got = storedChecksum(raw, len);
   const want = checksumOf(raw, 4 + len);
-  // Write acknowledgements with len 0 carry checksum 0000 on real devices (protocols.md §1.2).
-  if (got !== want && !(len === 0 && got === 0)) {
+  if (got !== want) {
     throw new FrameError('bad-checksum', `checksum 0x${got.toString(16)} != computed 0x${want.toString(16)}`);
   }
   return { b1: raw[1] as number, b2: raw[2] as number, data: raw.subarray(4, 4 + len) };
+}
+
+function storedChecksum(frame: Uint8Array, len: number): number {
+  return ((frame[len + 4] as number) << 8) | (frame[len + 5] as number);
 }
 
 /** Decode one complete response frame. Throws FrameError. */
@@ -168,8 +184,8 @@ export function decodeRequest(raw: Uint8Array): JbdRequest {
   return { op: b1, register: b2, data };
 }
 
-function hex(b: number | undefined): string {
-  return (b ?? 0).toString(16).padStart(2, '0').toUpperCase();
+function hex(b: number): string {
+  return b.toString(16).padStart(2, '0').toUpperCase();
 }
 
 /** Result of scanning a byte buffer for frames. */
@@ -184,7 +200,11 @@ export interface ExtractResult {
 
 /**
  * Find frames in whatever arrived. Resynchronises on garbage: a 0xDD whose length byte does not lead to a
- * 0x77 footer (or whose checksum is wrong) is skipped and the search continues at the next 0xDD.
+ * 0x77 footer with a valid checksum is skipped and the search continues at the next 0xDD.
+ *
+ * A stray 0xDD in line noise can announce up to 262 bytes. Waiting for them would hold back a real reply
+ * that already sits complete behind it (request/response links then time out), so an incomplete candidate
+ * is given up as soon as a later 0xDD starts a complete, valid frame.
  */
 export function extractFrames(buffer: Uint8Array): ExtractResult {
   const frames: Uint8Array[] = [];
@@ -196,12 +216,16 @@ export function extractFrames(buffer: Uint8Array): ExtractResult {
       discarded++;
       continue;
     }
-    if (buffer.length - i < 4) break; // need the length byte
+    if (!isComplete(buffer, i)) {
+      const next = nextValidFrame(buffer, i + 1);
+      if (next < 0) break; // wait for the rest
+      discarded += next - i;
+      i = next;
+      continue;
+    }
     const total = (buffer[i + 3] as number) + 7;
-    if (buffer.length - i < total) break; // wait for the rest
-    const candidate = buffer.subarray(i, i + total);
-    if (candidate[total - 1] === JBD_END && checksumValid(candidate)) {
-      frames.push(candidate.slice());
+    if (isValidAt(buffer, i)) {
+      frames.push(buffer.slice(i, i + total));
       i += total;
     } else {
       i++;
@@ -211,25 +235,41 @@ export function extractFrames(buffer: Uint8Array): ExtractResult {
   return { frames, rest: buffer.slice(i), discarded };
 }
 
-function checksumValid(frame: Uint8Array): boolean {
-  const len = frame[3] as number;
-  const got = ((frame[len + 4] as number) << 8) | (frame[len + 5] as number);
-  return got === checksumOf(frame, 4 + len) || (len === 0 && got === 0);
+/** Enough bytes at `i` (a 0xDD) for the frame its length byte announces. */
+function isComplete(buffer: Uint8Array, i: number): boolean {
+  return buffer.length - i >= 4 && buffer.length - i >= (buffer[i + 3] as number) + 7;
+}
+
+/** A complete frame at `i` (a 0xDD) with footer and checksum right. */
+function isValidAt(buffer: Uint8Array, i: number): boolean {
+  const len = buffer[i + 3] as number;
+  const frame = buffer.subarray(i, i + len + 7);
+  return frame[len + 6] === JBD_END && storedChecksum(frame, len) === checksumOf(frame, 4 + len);
+}
+
+/** Index of the first 0xDD at or after `from` that starts a complete, valid frame; −1 if none. */
+function nextValidFrame(buffer: Uint8Array, from: number): number {
+  for (let j = from; j < buffer.length; j++) {
+    if (buffer[j] === JBD_START && isComplete(buffer, j) && isValidAt(buffer, j)) return j;
+  }
+  return -1;
 }
 
 /**
- * Incremental framer: push chunks, get complete frames. Keeps at most one maximal frame of residue, so a
- * stream of garbage never grows memory.
+ * Incremental framer: push chunks (UART reads, BLE notifications of any size), get complete frames.
+ * Memory stays bounded without a cap: extractFrames only keeps bytes from a 0xDD whose announced frame
+ * (at most JBD_MAX_FRAME bytes) is still incomplete, so the residue is always shorter than JBD_MAX_FRAME.
  */
 export class JbdFramer {
   private buf: Uint8Array = new Uint8Array(0);
+  /** Bytes thrown away while resynchronising, since construction. */
   discarded = 0;
 
   push(chunk: Uint8Array): Uint8Array[] {
     const joined = this.buf.length === 0 ? chunk : concat(this.buf, chunk);
     const { frames, rest, discarded } = extractFrames(joined);
     this.discarded += discarded;
-    this.buf = rest.length > JBD_MAX_FRAME ? rest.slice(rest.length - JBD_MAX_FRAME) : rest;
+    this.buf = rest;
     return frames;
   }
 
@@ -250,7 +290,11 @@ function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
   return out;
 }
 
-function requireOk(frame: JbdFrame, register: number): Uint8Array {
+/**
+ * The payload of a reply to `register`. Throws FrameError 'unexpected-reply' for a reply to another register
+ * (a late answer to an earlier request) and 'bms-error' when the BMS set status 0x80.
+ */
+export function requirePayload(frame: JbdFrame, register: number): Uint8Array {
   if (frame.register !== register) {
     throw new FrameError('unexpected-reply', `reply to register 0x${hex(frame.register)}, expected 0x${hex(register)}`);
   }
@@ -302,11 +346,54 @@ export function decodeCellVoltages(payload: Uint8Array): number[] {
   return cells;
 }
 
+/** Register 0xAA: lifetime protection-event counters (what the Xiaoxiang app shows as "error counts"). */
+export interface JbdErrorCounters {
+  shortCircuit: number;
+  chargeOverCurrent: number;
+  dischargeOverCurrent: number;
+  cellOverVoltage: number;
+  cellUnderVoltage: number;
+  chargeOverTemperature: number;
+  chargeUnderTemperature: number;
+  dischargeOverTemperature: number;
+  dischargeUnderTemperature: number;
+  packOverVoltage: number;
+  packUnderVoltage: number;
+}
+
+const ERROR_COUNTER_ORDER: readonly (keyof JbdErrorCounters)[] = [
+  'shortCircuit',
+  'chargeOverCurrent',
+  'dischargeOverCurrent',
+  'cellOverVoltage',
+  'cellUnderVoltage',
+  'chargeOverTemperature',
+  'chargeUnderTemperature',
+  'dischargeOverTemperature',
+  'dischargeUnderTemperature',
+  'packOverVoltage',
+  'packUnderVoltage',
+];
+
+/**
+ * Register 0xAA payload: 11 × u16 counters. Devices send 24 bytes; the 12th word has no documented meaning
+ * (both captures show 1) and is ignored. Throws FrameError('truncated') below 22 bytes.
+ */
+export function decodeErrorCounters(payload: Uint8Array): JbdErrorCounters {
+  const r = new ByteReader(payload);
+  const out = {} as JbdErrorCounters;
+  ERROR_COUNTER_ORDER.forEach((name, i) => {
+    out[name] = r.u16be(2 * i);
+  });
+  return out;
+}
+
 /** Register 0x05 payload: ASCII model string. */
 export function decodeHardwareVersion(payload: Uint8Array): string {
   return new ByteReader(payload).ascii(0, payload.length);
 }
 
+/** Protection word (0x03 offset 16) → snapshot flags; bit 13 and the reserved bits are not mapped. */
 export function protectionFlags(bits: number): ProtectionFlags {
   const flags: ProtectionFlags = {};
   for (const [bit, name] of PROTECTION_BITS) flags[name] = (bits & (1 << bit)) !== 0;

@@ -1,0 +1,119 @@
+/**
+ * One battery's live state: driver snapshots in, BatteryState out.
+ *
+ *   driver ──snapshot──► ingest() ─┐
+ *   1 s tick ──────────► tick() ───┴─► health · policy · alarms ──► onState listeners (publishers)
+ *
+ * Pure pieces (healthOf, chargePolicy, computeAlarms) do the work; this class only keeps the last snapshot
+ * and the clock. A snapshot is passed on at once (reply → D-Bus latency), the tick only moves health.
+ */
+import type { ChargeConfig } from '../config.js';
+import { type BatterySnapshot, deriveSnapshot } from '../domain/battery-snapshot.js';
+import type { BatteryState, Health } from '../domain/battery-state.js';
+import { type HealthTiming, healthOf, staleThresholdMs } from '../domain/health.js';
+import { computeAlarms } from '../policy/alarms.js';
+import { chargePolicy } from '../policy/charge-policy.js';
+
+export interface BatteryMonitorOptions {
+  id: string;
+  connection: string;
+  productName: string;
+  timing: HealthTiming;
+  charge: ChargeConfig;
+  now: () => number;
+  /** How often health is re-evaluated without new data (default 1000 ms). */
+  tickMs?: number;
+}
+
+export class BatteryMonitor {
+  private snapshot: BatterySnapshot | undefined;
+  private lastValidMs: number | undefined;
+  private cellCount: number | undefined;
+  private current: BatteryState;
+  private readonly stateListeners: ((s: BatteryState) => void)[] = [];
+  private readonly healthListeners: ((h: Health, prev: Health) => void)[] = [];
+  private timer: NodeJS.Timeout | undefined;
+
+  constructor(private readonly opts: BatteryMonitorOptions) {
+    this.current = this.compute();
+  }
+
+  get state(): BatteryState {
+    return this.current;
+  }
+
+  /** A fresh snapshot from the driver. */
+  ingest(raw: BatterySnapshot): void {
+    let s = deriveSnapshot(raw);
+    // A single missed 0x04 reply must not zero the limits: carry the cells of a recent snapshot forward.
+    const prev = this.snapshot;
+    if (
+      s.cellVoltages === undefined &&
+      prev?.cellVoltages !== undefined &&
+      s.timestampMs - prev.timestampMs <= staleThresholdMs(this.opts.timing)
+    ) {
+      s = { ...s, cellVoltages: prev.cellVoltages, balancing: s.balancing ?? prev.balancing };
+    }
+    this.snapshot = s;
+    this.lastValidMs = s.timestampMs;
+    if (s.cellVoltages?.length) this.cellCount = s.cellVoltages.length;
+    else if (s.cellCount) this.cellCount ??= s.cellCount;
+    this.update();
+  }
+
+  /** Re-evaluate health (called by the timer; public for tests with a fake clock). */
+  tick(): void {
+    this.update();
+  }
+
+  start(): void {
+    if (this.timer) return;
+    this.timer = setInterval(() => this.tick(), this.opts.tickMs ?? 1000);
+    this.timer.unref?.();
+  }
+
+  stop(): void {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = undefined;
+  }
+
+  onState(listener: (s: BatteryState) => void): void {
+    this.stateListeners.push(listener);
+  }
+
+  onHealthChange(listener: (h: Health, prev: Health) => void): void {
+    this.healthListeners.push(listener);
+  }
+
+  private compute(): BatteryState {
+    const now = this.opts.now();
+    const health = healthOf(this.lastValidMs, now, this.opts.timing);
+    const snapshot = this.snapshot;
+    return {
+      id: this.opts.id,
+      health,
+      snapshot,
+      limits: chargePolicy({ snapshot, health, cellCount: this.cellCount }, this.opts.charge),
+      alarms: computeAlarms(snapshot, health, this.opts.charge),
+      connection: this.opts.connection,
+      productName: this.opts.productName,
+      lastValidMs: this.lastValidMs,
+    };
+  }
+
+  private update(): void {
+    const prev = this.current.health;
+    this.current = this.compute();
+    if (this.current.health !== prev) for (const l of this.healthListeners) safe(() => l(this.current.health, prev));
+    for (const l of this.stateListeners) safe(() => l(this.current));
+  }
+}
+
+/** A failing listener (one sink) must never stop the others or the poll loop. */
+function safe(fn: () => void): void {
+  try {
+    fn();
+  } catch {
+    // Listeners log their own failures; nothing may escape into the data path.
+  }
+}

@@ -1,0 +1,320 @@
+/**
+ * Configuration: `config.default.ini` (shipped, every key commented) overlaid by the user's `config.ini`.
+ * Everything is validated here, once, into one typed object; an error names file, section, key, value and
+ * what was expected. Nothing else in the program reads the INI.
+ */
+import { readFileSync } from 'node:fs';
+import { parse } from 'ini';
+import { isLogLevel, type LogLevel } from './log.js';
+
+export class ConfigError extends Error {
+  override readonly name = 'ConfigError';
+}
+
+/** Charge-control settings (first version; see docs/config.md). Voltages V, currents A, temperatures °C. */
+export interface ChargeConfig {
+  maxCellVoltage: number;
+  minCellVoltage: number;
+  cellOvpVoltage: number;
+  cellUvpVoltage: number;
+  maxChargeCurrent: number;
+  maxDischargeCurrent: number;
+  chargeMinTemperature: number;
+  chargeMaxTemperature: number;
+  dischargeMinTemperature: number;
+  dischargeMaxTemperature: number;
+  socLowWarning: number;
+  socLowAlarm: number;
+  cellImbalanceWarning: number;
+  cellImbalanceAlarm: number;
+  mosTemperatureWarning: number;
+  mosTemperatureAlarm: number;
+}
+
+export const PROTOCOLS = ['jbd'] as const;
+export type Protocol = (typeof PROTOCOLS)[number];
+
+export interface BatteryConfig {
+  /** Section id: `house` for `[battery.house]`; `[a-z0-9_]+`. */
+  id: string;
+  protocol: Protocol;
+  port: string;
+  baudRate: number;
+  pollIntervalMs: number;
+  replyTimeoutMs: number;
+  staleAfterMs: number;
+  /** Preferred VRM device instance (localsettings may grant another). */
+  deviceInstance: number;
+  /** Initial /CustomName when localsettings has none. */
+  customName: string;
+  productName: string;
+  charge: ChargeConfig;
+}
+
+export interface GeneralConfig {
+  logLevel: LogLevel;
+  productId: number;
+}
+
+export interface Config {
+  general: GeneralConfig;
+  batteries: BatteryConfig[];
+  /** Files read, in order (defaults first). */
+  files: string[];
+}
+
+type Raw = Record<string, unknown>;
+
+interface KeySpec<T> {
+  key: string;
+  parse: (v: string) => T | undefined;
+  expected: string;
+}
+
+const num = (min: number, max: number): ((v: string) => number | undefined) => {
+  return (v) => {
+    const s = v.trim();
+    if (!/^[-+]?(\d+\.?\d*|\.\d+)(e[-+]?\d+)?$/i.test(s) && !/^0x[0-9a-f]+$/i.test(s)) return undefined;
+    const n = Number(s);
+    return Number.isFinite(n) && n >= min && n <= max ? n : undefined;
+  };
+};
+
+const CHARGE_KEYS: Record<keyof ChargeConfig, KeySpec<number>> = {
+  maxCellVoltage: { key: 'max_cell_voltage', parse: num(2, 4.5), expected: 'a cell voltage in V (2–4.5)' },
+  minCellVoltage: { key: 'min_cell_voltage', parse: num(1.5, 4), expected: 'a cell voltage in V (1.5–4)' },
+  cellOvpVoltage: { key: 'cell_ovp_voltage', parse: num(2, 4.5), expected: 'a cell voltage in V (2–4.5)' },
+  cellUvpVoltage: { key: 'cell_uvp_voltage', parse: num(1.5, 4), expected: 'a cell voltage in V (1.5–4)' },
+  maxChargeCurrent: { key: 'max_charge_current', parse: num(0, 10000), expected: 'a current in A (0–10000)' },
+  maxDischargeCurrent: { key: 'max_discharge_current', parse: num(0, 10000), expected: 'a current in A (0–10000)' },
+  chargeMinTemperature: { key: 'charge_min_temperature', parse: num(-40, 80), expected: '°C (−40–80)' },
+  chargeMaxTemperature: { key: 'charge_max_temperature', parse: num(-40, 80), expected: '°C (−40–80)' },
+  dischargeMinTemperature: { key: 'discharge_min_temperature', parse: num(-40, 80), expected: '°C (−40–80)' },
+  dischargeMaxTemperature: { key: 'discharge_max_temperature', parse: num(-40, 100), expected: '°C (−40–100)' },
+  socLowWarning: { key: 'soc_low_warning', parse: num(0, 100), expected: 'a SoC in % (0–100)' },
+  socLowAlarm: { key: 'soc_low_alarm', parse: num(0, 100), expected: 'a SoC in % (0–100)' },
+  cellImbalanceWarning: { key: 'cell_imbalance_warning', parse: num(0, 2), expected: 'a voltage difference in V (0–2)' },
+  cellImbalanceAlarm: { key: 'cell_imbalance_alarm', parse: num(0, 2), expected: 'a voltage difference in V (0–2)' },
+  mosTemperatureWarning: { key: 'mos_temperature_warning', parse: num(0, 150), expected: '°C (0–150)' },
+  mosTemperatureAlarm: { key: 'mos_temperature_alarm', parse: num(0, 150), expected: '°C (0–150)' },
+};
+
+/** Built-in defaults; config.default.ini repeats them with comments (a test keeps the two equal). */
+export const DEFAULT_CHARGE: ChargeConfig = {
+  maxCellVoltage: 3.45,
+  minCellVoltage: 2.9,
+  cellOvpVoltage: 3.6,
+  cellUvpVoltage: 2.8,
+  maxChargeCurrent: 50,
+  maxDischargeCurrent: 60,
+  chargeMinTemperature: 0,
+  chargeMaxTemperature: 55,
+  dischargeMinTemperature: -20,
+  dischargeMaxTemperature: 60,
+  socLowWarning: 20,
+  socLowAlarm: 10,
+  cellImbalanceWarning: 0.08,
+  cellImbalanceAlarm: 0.15,
+  mosTemperatureWarning: 80,
+  mosTemperatureAlarm: 90,
+};
+
+const BATTERY_KEYS = [
+  'protocol',
+  'port',
+  'baud_rate',
+  'poll_interval',
+  'reply_timeout',
+  'stale_after',
+  'device_instance',
+  'custom_name',
+  'product_name',
+] as const;
+const GENERAL_KEYS = ['log_level', 'product_id'] as const;
+
+const FAMILY_DEFAULTS: Record<Protocol, { baudRate: number; productName: string }> = {
+  jbd: { baudRate: 9600, productName: 'JBD BMS' },
+};
+
+/** Where a value came from, for error messages. */
+interface Located {
+  value: string;
+  file: string;
+}
+
+/** Section name → key → located value, merged over all files (later files win). */
+type Merged = Map<string, Map<string, Located>>;
+
+function mergeInto(merged: Merged, raw: Raw, file: string, prefix = ''): void {
+  for (const [k, v] of Object.entries(raw)) {
+    if (v !== null && typeof v === 'object' && !Array.isArray(v)) {
+      // A section (ini turns [battery.house] into nested objects).
+      const name = prefix ? `${prefix}.${k}` : k;
+      const inner = v as Raw;
+      const hasScalars = Object.values(inner).some((x) => x === null || typeof x !== 'object');
+      if (hasScalars || Object.keys(inner).length === 0) {
+        const sec = merged.get(name) ?? new Map<string, Located>();
+        merged.set(name, sec);
+        for (const [key, val] of Object.entries(inner)) {
+          if (val === null || typeof val !== 'object') sec.set(key, { value: String(val), file });
+        }
+      }
+      mergeInto(merged, Object.fromEntries(Object.entries(inner).filter(([, x]) => x && typeof x === 'object')), file, name);
+    } else if (!prefix) {
+      throw new ConfigError(`${file}: key "${k}" is outside any section; put it under [general] or a [battery.<id>] section`);
+    }
+  }
+}
+
+function fail(loc: Located | undefined, file: string, section: string, key: string, expected: string): never {
+  const where = loc?.file ?? file;
+  const value = loc === undefined ? '(missing)' : JSON.stringify(loc.value);
+  throw new ConfigError(`${where}: [${section}] ${key} = ${value}: expected ${expected}`);
+}
+
+function readCharge(sec: Map<string, Located> | undefined, section: string, file: string, base: ChargeConfig): ChargeConfig {
+  const out = { ...base };
+  for (const [field, spec] of Object.entries(CHARGE_KEYS) as [keyof ChargeConfig, KeySpec<number>][]) {
+    const loc = sec?.get(spec.key);
+    if (loc === undefined) continue;
+    const v = spec.parse(loc.value);
+    if (v === undefined) fail(loc, file, section, spec.key, spec.expected);
+    out[field] = v;
+  }
+  return out;
+}
+
+function checkUnknownKeys(sec: Map<string, Located>, section: string, allowed: readonly string[], file: string): void {
+  for (const [key, loc] of sec) {
+    if (!allowed.includes(key)) {
+      throw new ConfigError(
+        `${loc.file ?? file}: [${section}] unknown key "${key}" (known keys: ${[...allowed].sort().join(', ')})`,
+      );
+    }
+  }
+}
+
+function checkCharge(c: ChargeConfig, section: string, file: string): void {
+  const rules: [boolean, string][] = [
+    [c.minCellVoltage < c.maxCellVoltage, 'min_cell_voltage must be below max_cell_voltage'],
+    [c.maxCellVoltage < c.cellOvpVoltage, 'max_cell_voltage must be below cell_ovp_voltage'],
+    [c.cellUvpVoltage < c.minCellVoltage, 'cell_uvp_voltage must be below min_cell_voltage'],
+    [c.chargeMinTemperature < c.chargeMaxTemperature, 'charge_min_temperature must be below charge_max_temperature'],
+    [
+      c.dischargeMinTemperature < c.dischargeMaxTemperature,
+      'discharge_min_temperature must be below discharge_max_temperature',
+    ],
+    [c.socLowAlarm <= c.socLowWarning, 'soc_low_alarm must not exceed soc_low_warning'],
+    [c.cellImbalanceWarning <= c.cellImbalanceAlarm, 'cell_imbalance_warning must not exceed cell_imbalance_alarm'],
+    [c.mosTemperatureWarning <= c.mosTemperatureAlarm, 'mos_temperature_warning must not exceed mos_temperature_alarm'],
+  ];
+  for (const [ok, msg] of rules) if (!ok) throw new ConfigError(`${file}: [${section}] ${msg}`);
+}
+
+/** Parse and validate INI texts (defaults first). Pure apart from nothing: no file access. */
+export function parseConfig(sources: readonly { file: string; text: string }[]): Config {
+  const merged: Merged = new Map();
+  for (const { file, text } of sources) {
+    let raw: Raw;
+    try {
+      raw = parse(text) as Raw;
+    } catch (e) {
+      throw new ConfigError(`${file}: not valid INI: ${(e as Error).message}`);
+    }
+    mergeInto(merged, raw, file);
+  }
+  const file = sources[sources.length - 1]?.file ?? '(none)';
+  const chargeKeys = Object.values(CHARGE_KEYS).map((s) => s.key);
+
+  for (const [name, sec] of merged) {
+    if (name === 'general') checkUnknownKeys(sec, name, GENERAL_KEYS, file);
+    else if (name === 'charge') checkUnknownKeys(sec, name, chargeKeys, file);
+    else if (name.startsWith('battery.')) checkUnknownKeys(sec, name, [...BATTERY_KEYS, ...chargeKeys], file);
+    else if (name === 'battery') continue;
+    else throw new ConfigError(`${file}: unknown section [${name}] (known: [general], [charge], [battery.<id>])`);
+  }
+
+  const gen = merged.get('general');
+  const levelLoc = gen?.get('log_level');
+  const logLevel = levelLoc?.value ?? 'info';
+  if (!isLogLevel(logLevel)) fail(levelLoc, file, 'general', 'log_level', 'one of debug, info, warn, error');
+  const pidLoc = gen?.get('product_id');
+  const productId = pidLoc ? num(1, 0xffff)(pidLoc.value) : 0xba6b;
+  if (productId === undefined || !Number.isInteger(productId)) {
+    fail(pidLoc, file, 'general', 'product_id', 'an integer 1–0xFFFF (default 0xBA6B)');
+  }
+
+  const charge = readCharge(merged.get('charge'), 'charge', file, DEFAULT_CHARGE);
+  checkCharge(charge, 'charge', file);
+
+  const batteries: BatteryConfig[] = [];
+  for (const [name, sec] of merged) {
+    if (!name.startsWith('battery.')) continue;
+    const id = name.slice('battery.'.length);
+    if (!/^[a-z0-9_]+$/.test(id)) {
+      throw new ConfigError(`${file}: section [${name}]: battery id "${id}" must use only a-z, 0-9 and _`);
+    }
+    const get = (k: string) => sec.get(k);
+    const protoLoc = get('protocol');
+    const protocol = protoLoc?.value;
+    if (!protocol || !(PROTOCOLS as readonly string[]).includes(protocol)) {
+      fail(protoLoc, file, name, 'protocol', `one of ${PROTOCOLS.join(', ')}`);
+    }
+    const fam = FAMILY_DEFAULTS[protocol as Protocol];
+    const portLoc = get('port');
+    if (!portLoc || portLoc.value.trim() === '') fail(portLoc, file, name, 'port', 'a serial device path such as /dev/ttyUSB0');
+    const numKey = (key: string, dflt: number, min: number, max: number, expected: string): number => {
+      const loc = get(key);
+      if (loc === undefined) return dflt;
+      const v = num(min, max)(loc.value);
+      if (v === undefined) fail(loc, file, name, key, expected);
+      return v;
+    };
+    const pollS = numKey('poll_interval', 1, 0.1, 3600, 'seconds between polls (0.1–3600)');
+    const staleS = numKey('stale_after', 10, 1, 3600, 'seconds without a valid reply before offline (1–3600)');
+    const replyS = numKey('reply_timeout', Math.min(0.5, pollS * 0.8), 0.05, 60, 'seconds (0.05–60)');
+    if (replyS >= pollS) fail(get('reply_timeout'), file, name, 'reply_timeout', `less than poll_interval (${pollS} s)`);
+    if (staleS <= pollS) fail(get('stale_after'), file, name, 'stale_after', `more than poll_interval (${pollS} s)`);
+    const baudRate = numKey('baud_rate', fam.baudRate, 300, 4_000_000, 'a baud rate such as 9600');
+    const deviceInstance = numKey('device_instance', 100 + batteries.length, 0, 999, 'an instance number 0–999');
+    const bc = readCharge(sec, name, file, charge);
+    checkCharge(bc, name, file);
+    batteries.push({
+      id,
+      protocol: protocol as Protocol,
+      port: portLoc.value.trim(),
+      baudRate: Math.round(baudRate),
+      pollIntervalMs: Math.round(pollS * 1000),
+      replyTimeoutMs: Math.round(replyS * 1000),
+      staleAfterMs: Math.round(staleS * 1000),
+      deviceInstance: Math.round(deviceInstance),
+      customName: get('custom_name')?.value ?? '',
+      productName: get('product_name')?.value ?? fam.productName,
+      charge: bc,
+    });
+  }
+  if (batteries.length === 0) {
+    throw new ConfigError(`${file}: no battery configured: add a section such as [battery.house] with protocol and port`);
+  }
+  return { general: { logLevel, productId }, batteries, files: sources.map((s) => s.file) };
+}
+
+/** Read the default file (if present) and the user's file, then validate. */
+export function loadConfig(userFile: string, defaultFile?: string): Config {
+  const sources: { file: string; text: string }[] = [];
+  if (defaultFile) {
+    try {
+      sources.push({ file: defaultFile, text: readFileSync(defaultFile, 'utf8') });
+    } catch {
+      // Defaults are built in; the shipped file only documents them.
+    }
+  }
+  let text: string;
+  try {
+    text = readFileSync(userFile, 'utf8');
+  } catch (e) {
+    throw new ConfigError(`${userFile}: cannot read config: ${(e as Error).message}`);
+  }
+  sources.push({ file: userFile, text });
+  return parseConfig(sources);
+}

@@ -1,0 +1,95 @@
+import { describe, expect, test } from 'vitest';
+import { BatteryMonitor } from '../../src/battery/battery-monitor.js';
+import { DEFAULT_CHARGE } from '../../src/config.js';
+import type { BatterySnapshot } from '../../src/domain/battery-snapshot.js';
+import type { BatteryState } from '../../src/domain/battery-state.js';
+
+function setup() {
+  let now = 1_000_000;
+  const m = new BatteryMonitor({
+    id: 'house',
+    connection: 'Serial ttyUSB0',
+    productName: 'JBD BMS',
+    timing: { pollIntervalMs: 1000, staleAfterMs: 10_000 },
+    charge: DEFAULT_CHARGE,
+    now: () => now,
+  });
+  const states: BatteryState[] = [];
+  m.onState((s) => states.push(s));
+  const snap = (over: Partial<BatterySnapshot> = {}): BatterySnapshot => ({
+    timestampMs: now,
+    voltage: 13.2,
+    current: -2,
+    cellVoltages: [3.3, 3.3, 3.3, 3.3],
+    temperatures: [{ name: 'T1', celsius: 20 }],
+    chargeFet: true,
+    dischargeFet: true,
+    protection: {},
+    identity: {},
+    ...over,
+  });
+  return { m, states, snap, advance: (ms: number) => (now += ms) };
+}
+
+describe('BatteryMonitor', () => {
+  test('starts offline with zero limits and no CVL until the cell count is known', () => {
+    const { m } = setup();
+    expect(m.state.health).toBe('offline');
+    expect(m.state.limits).toMatchObject({ chargeCurrent: 0, dischargeCurrent: 0, chargeVoltage: undefined });
+    expect(m.state.alarms.BmsCable).toBe(2);
+  });
+
+  test('a snapshot makes it online at once, with power derived and limits from config', () => {
+    const { m, states, snap } = setup();
+    m.ingest(snap());
+    expect(states).toHaveLength(1);
+    expect(m.state.health).toBe('online');
+    expect(m.state.snapshot?.power).toBeCloseTo(-26.4);
+    expect(m.state.limits).toMatchObject({ chargeVoltage: 13.8, chargeCurrent: 50, dischargeCurrent: 60 });
+  });
+
+  test('silence goes stale (limits 0, values kept) and then offline at stale_after; data brings it back', () => {
+    const { m, snap, advance } = setup();
+    const health: string[] = [];
+    m.onHealthChange((h) => health.push(h));
+    m.ingest(snap());
+    advance(3500);
+    m.tick();
+    expect(m.state.health).toBe('stale');
+    expect(m.state.limits.chargeCurrent).toBe(0);
+    expect(m.state.snapshot?.voltage).toBe(13.2);
+    advance(6500);
+    m.tick();
+    expect(m.state.health).toBe('offline');
+    expect(m.state.limits).toMatchObject({ chargeCurrent: 0, dischargeCurrent: 0, chargeVoltage: 13.8 });
+    m.ingest(snap());
+    expect(m.state.health).toBe('online');
+    expect(health).toEqual(['online', 'stale', 'offline', 'online']);
+  });
+
+  test('a snapshot without cells reuses recent cells but not old ones', () => {
+    const { m, snap, advance } = setup();
+    m.ingest(snap());
+    advance(1000);
+    m.ingest(snap({ cellVoltages: undefined }));
+    expect(m.state.snapshot?.cellVoltages).toHaveLength(4);
+    expect(m.state.limits.chargeCurrent).toBe(50);
+    advance(5000);
+    m.ingest(snap({ cellVoltages: undefined }));
+    advance(1000);
+    m.ingest(snap({ cellVoltages: undefined }));
+    expect(m.state.snapshot?.cellVoltages).toBeUndefined();
+    expect(m.state.limits.chargeCurrent).toBe(0);
+  });
+
+  test('a throwing listener does not stop the others', () => {
+    const { m, snap } = setup();
+    const seen: number[] = [];
+    m.onState(() => {
+      throw new Error('sink down');
+    });
+    m.onState(() => seen.push(1));
+    m.ingest(snap());
+    expect(seen).toEqual([1]);
+  });
+});
