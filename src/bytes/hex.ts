@@ -9,6 +9,7 @@ export function fromHex(text: string): Uint8Array {
   return out;
 }
 
+/** Upper-case hex pairs joined by `separator` (one space unless told otherwise), for logs and test names. */
 export function toHex(bytes: Uint8Array, separator = ' '): string {
   let s = '';
   for (let i = 0; i < bytes.length; i++) {
