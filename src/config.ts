@@ -5,6 +5,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { parse } from 'ini';
+import { FAMILIES, findFamily } from './bms/registry.js';
 import { isLogLevel, type LogLevel } from './log.js';
 
 export class ConfigError extends Error {
@@ -31,8 +32,8 @@ export interface ChargeConfig {
   mosTemperatureAlarm: number;
 }
 
-export const PROTOCOLS = ['jbd'] as const;
-export type Protocol = (typeof PROTOCOLS)[number];
+/** A `protocol =` value: the id of a family in src/bms/registry.ts. */
+export type Protocol = string;
 
 export interface BatteryConfig {
   /** Section id: `house` for `[battery.house]`; `[a-z0-9_]+`. */
@@ -93,7 +94,11 @@ const CHARGE_KEYS: Record<keyof ChargeConfig, KeySpec<number>> = {
   dischargeMaxTemperature: { key: 'discharge_max_temperature', parse: num(-40, 100), expected: '°C (−40–100)' },
   socLowWarning: { key: 'soc_low_warning', parse: num(0, 100), expected: 'a SoC in % (0–100)' },
   socLowAlarm: { key: 'soc_low_alarm', parse: num(0, 100), expected: 'a SoC in % (0–100)' },
-  cellImbalanceWarning: { key: 'cell_imbalance_warning', parse: num(0, 2), expected: 'a voltage difference in V (0–2)' },
+  cellImbalanceWarning: {
+    key: 'cell_imbalance_warning',
+    parse: num(0, 2),
+    expected: 'a voltage difference in V (0–2)',
+  },
   cellImbalanceAlarm: { key: 'cell_imbalance_alarm', parse: num(0, 2), expected: 'a voltage difference in V (0–2)' },
   mosTemperatureWarning: { key: 'mos_temperature_warning', parse: num(0, 150), expected: '°C (0–150)' },
   mosTemperatureAlarm: { key: 'mos_temperature_alarm', parse: num(0, 150), expected: '°C (0–150)' },
@@ -132,10 +137,6 @@ const BATTERY_KEYS = [
 ] as const;
 const GENERAL_KEYS = ['log_level', 'product_id'] as const;
 
-const FAMILY_DEFAULTS: Record<Protocol, { baudRate: number; productName: string }> = {
-  jbd: { baudRate: 9600, productName: 'JBD BMS' },
-};
-
 /** Where a value came from, for error messages. */
 interface Located {
   value: string;
@@ -159,9 +160,16 @@ function mergeInto(merged: Merged, raw: Raw, file: string, prefix = ''): void {
           if (val === null || typeof val !== 'object') sec.set(key, { value: String(val), file });
         }
       }
-      mergeInto(merged, Object.fromEntries(Object.entries(inner).filter(([, x]) => x && typeof x === 'object')), file, name);
+      mergeInto(
+        merged,
+        Object.fromEntries(Object.entries(inner).filter(([, x]) => x && typeof x === 'object')),
+        file,
+        name,
+      );
     } else if (!prefix) {
-      throw new ConfigError(`${file}: key "${k}" is outside any section; put it under [general] or a [battery.<id>] section`);
+      throw new ConfigError(
+        `${file}: key "${k}" is outside any section; put it under [general] or a [battery.<id>] section`,
+      );
     }
   }
 }
@@ -172,7 +180,12 @@ function fail(loc: Located | undefined, file: string, section: string, key: stri
   throw new ConfigError(`${where}: [${section}] ${key} = ${value}: expected ${expected}`);
 }
 
-function readCharge(sec: Map<string, Located> | undefined, section: string, file: string, base: ChargeConfig): ChargeConfig {
+function readCharge(
+  sec: Map<string, Located> | undefined,
+  section: string,
+  file: string,
+  base: ChargeConfig,
+): ChargeConfig {
   const out = { ...base };
   for (const [field, spec] of Object.entries(CHARGE_KEYS) as [keyof ChargeConfig, KeySpec<number>][]) {
     const loc = sec?.get(spec.key);
@@ -257,12 +270,11 @@ export function parseConfig(sources: readonly { file: string; text: string }[]):
     const get = (k: string) => sec.get(k);
     const protoLoc = get('protocol');
     const protocol = protoLoc?.value;
-    if (!protocol || !(PROTOCOLS as readonly string[]).includes(protocol)) {
-      fail(protoLoc, file, name, 'protocol', `one of ${PROTOCOLS.join(', ')}`);
-    }
-    const fam = FAMILY_DEFAULTS[protocol as Protocol];
+    const fam = protocol ? findFamily(protocol) : undefined;
+    if (!protocol || !fam) fail(protoLoc, file, name, 'protocol', `one of ${FAMILIES.map((f) => f.id).join(', ')}`);
     const portLoc = get('port');
-    if (!portLoc || portLoc.value.trim() === '') fail(portLoc, file, name, 'port', 'a serial device path such as /dev/ttyUSB0');
+    if (!portLoc || portLoc.value.trim() === '')
+      fail(portLoc, file, name, 'port', 'a serial device path such as /dev/ttyUSB0');
     const numKey = (key: string, dflt: number, min: number, max: number, expected: string): number => {
       const loc = get(key);
       if (loc === undefined) return dflt;
@@ -273,7 +285,8 @@ export function parseConfig(sources: readonly { file: string; text: string }[]):
     const pollS = numKey('poll_interval', 1, 0.1, 3600, 'seconds between polls (0.1–3600)');
     const staleS = numKey('stale_after', 10, 1, 3600, 'seconds without a valid reply before offline (1–3600)');
     const replyS = numKey('reply_timeout', Math.min(0.5, pollS * 0.8), 0.05, 60, 'seconds (0.05–60)');
-    if (replyS >= pollS) fail(get('reply_timeout'), file, name, 'reply_timeout', `less than poll_interval (${pollS} s)`);
+    if (replyS >= pollS)
+      fail(get('reply_timeout'), file, name, 'reply_timeout', `less than poll_interval (${pollS} s)`);
     if (staleS <= pollS) fail(get('stale_after'), file, name, 'stale_after', `more than poll_interval (${pollS} s)`);
     const baudRate = numKey('baud_rate', fam.baudRate, 300, 4_000_000, 'a baud rate such as 9600');
     const deviceInstance = numKey('device_instance', 100 + batteries.length, 0, 999, 'an instance number 0–999');
@@ -281,7 +294,7 @@ export function parseConfig(sources: readonly { file: string; text: string }[]):
     checkCharge(bc, name, file);
     batteries.push({
       id,
-      protocol: protocol as Protocol,
+      protocol,
       port: portLoc.value.trim(),
       baudRate: Math.round(baudRate),
       pollIntervalMs: Math.round(pollS * 1000),
@@ -294,7 +307,9 @@ export function parseConfig(sources: readonly { file: string; text: string }[]):
     });
   }
   if (batteries.length === 0) {
-    throw new ConfigError(`${file}: no battery configured: add a section such as [battery.house] with protocol and port`);
+    throw new ConfigError(
+      `${file}: no battery configured: add a section such as [battery.house] with protocol and port`,
+    );
   }
   return { general: { logLevel, productId }, batteries, files: sources.map((s) => s.file) };
 }

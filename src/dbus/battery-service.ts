@@ -28,6 +28,8 @@ export interface BatteryServiceOptions {
   productId: number;
   /** The configured instance: asked of localsettings, and used as is when localsettings is absent. */
   deviceInstance: number;
+  /** The configured `custom_name`: the default of the localsettings entry, and used as is without localsettings. */
+  customName?: string;
   processName: string;
   processVersion: string;
   logger: Logger;
@@ -60,6 +62,7 @@ export class BatteryService {
     private readonly connection: DbusConnection,
   ) {
     this.instance = opts.deviceInstance;
+    this.name = opts.customName ?? '';
     connection.onLost((reason) => this.fatal(reason));
   }
 
@@ -155,6 +158,7 @@ export class BatteryService {
       logger,
       onInstanceChanged: (instance) => this.onInstanceChanged(instance),
       onCustomNameChanged: (name) => this.onCustomNameChanged(name),
+      ...(this.opts.customName ? { defaultCustomName: this.opts.customName } : {}),
     });
     if (this.settings.available) {
       logger.info(`localsettings granted ${DEVICE_CLASS}:${this.instance}`);

@@ -28,6 +28,8 @@ export interface DeviceSettingsOptions {
   deviceClass: string;
   /** Instance asked for (the configured one); localsettings may grant another. */
   preferredInstance: number;
+  /** Default of the CustomName setting (the configured `custom_name`); a name stored earlier wins. */
+  defaultCustomName?: string;
   logger: Logger;
   /** The granted instance differs from the last one reported (registration, or a change in the GUI). */
   onInstanceChanged?: (instance: number) => void;
@@ -167,7 +169,10 @@ export class DeviceSettings {
               path: stringVariant(`${uniqueId}/ClassAndVrmInstance`),
               default: stringVariant(`${deviceClass}:${preferredInstance}`),
             },
-            { path: stringVariant(`${uniqueId}/CustomName`), default: stringVariant('') },
+            {
+              path: stringVariant(`${uniqueId}/CustomName`),
+              default: stringVariant(this.opts.defaultCustomName ?? ''),
+            },
           ],
         ],
       });

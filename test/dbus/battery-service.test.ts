@@ -8,7 +8,7 @@ import { createLogger } from '../../src/log.js';
 import { type DbusDaemon, startDbusDaemon } from '../support/dbus-daemon.js';
 import { type FakeLocalSettings, type SettingsStore, startFakeLocalSettings } from '../support/fake-localsettings.js';
 import { batteryState, snapshot } from './battery-state-fixture.js';
-import { BUSITEM, BusClient, eventually, plain } from './bus-client.js';
+import { BUSITEM, BusClient, eventually, plain } from '../support/bus-client.js';
 
 const run = promisify(execFile);
 

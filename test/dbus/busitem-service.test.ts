@@ -10,7 +10,7 @@ import {
 import { DbusConnection } from '../../src/dbus/connection.js';
 import type { DbusValue } from '../../src/dbus/values.js';
 import { type DbusDaemon, startDbusDaemon } from '../support/dbus-daemon.js';
-import { BUSITEM, BusClient, eventually, plain } from './bus-client.js';
+import { BUSITEM, BusClient, eventually, plain } from '../support/bus-client.js';
 
 const PATHS: PathTable = {
   '/DeviceInstance': { type: 'i' },

@@ -7,7 +7,7 @@ import { TimeoutError } from '../../src/domain/errors.js';
 import { createLogger } from '../../src/log.js';
 import { type DbusDaemon, startDbusDaemon } from '../support/dbus-daemon.js';
 import { batteryState } from './battery-state-fixture.js';
-import { BusClient, eventually } from './bus-client.js';
+import { BusClient, eventually } from '../support/bus-client.js';
 
 let daemon: DbusDaemon;
 let client: BusClient;

@@ -6,7 +6,7 @@ import { formatStatusTable, readBatteryStatus, StatusReader, type StatusRecord }
 import { createLogger } from '../../src/log.js';
 import { type DbusDaemon, startDbusDaemon } from '../support/dbus-daemon.js';
 import { batteryState, snapshot } from './battery-state-fixture.js';
-import { eventually } from './bus-client.js';
+import { eventually } from '../support/bus-client.js';
 
 let daemon: DbusDaemon;
 const cleanups: (() => Promise<void> | void)[] = [];

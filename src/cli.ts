@@ -1,0 +1,272 @@
+#!/usr/bin/env node
+/**
+ * `batterybank` — the command line. Every command is a thin shell over the modules; exit status 2 means
+ * bad usage or bad config, 1 a runtime failure.
+ */
+import { readFileSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { DECODE_FAMILIES, decodeHex } from './cli/decode.js';
+import { ConfigError, loadConfig, parseConfig } from './config.js';
+import { formatStatusTable, readBatteryStatus, StatusReader } from './dbus/status-reader.js';
+import { startPrivateBus } from './demo/private-bus.js';
+import { renderBattery } from './demo/status-view.js';
+import { createLogger, isLogLevel, type LogLevel } from './log.js';
+import { startService } from './main.js';
+import { simulateCommand } from './sim/simulate-command.js';
+
+const HERE = dirname(fileURLToPath(import.meta.url));
+const PACKAGE_ROOT = resolve(HERE, '..');
+
+export function version(): string {
+  try {
+    return (JSON.parse(readFileSync(join(PACKAGE_ROOT, 'package.json'), 'utf8')) as { version: string }).version;
+  } catch {
+    return 'unknown';
+  }
+}
+
+const USAGE = `usage: batterybank <command> [options]
+
+commands:
+  run --config FILE [--log-level L]     run the driver service (what daemontools starts on the GX)
+  simulate <family> [--cells N] [--seed N] [--link PATH]
+                                        a simulated BMS on a new pseudo-terminal; first line: PTY <path>
+  decode <family> HEX...                decode captured frames, one JSON object per frame
+  status                                table of every com.victronenergy.battery.* on the bus
+  demo [--cells N] [--seconds N]        private bus + simulated JBD + driver + live view (npm start)
+  --version, --help
+
+families: ${DECODE_FAMILIES.join(', ')}
+`;
+
+class UsageError extends Error {}
+
+interface Parsed {
+  positional: string[];
+  options: Map<string, string | true>;
+}
+
+function parseArgs(argv: readonly string[], valued: readonly string[]): Parsed {
+  const positional: string[] = [];
+  const options = new Map<string, string | true>();
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i] as string;
+    if (a.startsWith('--')) {
+      const eq = a.indexOf('=');
+      const name = eq > 0 ? a.slice(2, eq) : a.slice(2);
+      if (eq > 0) options.set(name, a.slice(eq + 1));
+      else if (valued.includes(name)) {
+        const v = argv[i + 1];
+        if (v === undefined) throw new UsageError(`--${name} needs a value`);
+        options.set(name, v);
+        i++;
+      } else options.set(name, true);
+    } else positional.push(a);
+  }
+  return { positional, options };
+}
+
+function intOption(p: Parsed, name: string, min: number, max: number): number | undefined {
+  const v = p.options.get(name);
+  if (v === undefined) return undefined;
+  const n = Number(v);
+  if (v === true || !Number.isInteger(n) || n < min || n > max) {
+    throw new UsageError(`--${name} must be a whole number ${min}–${max}`);
+  }
+  return n;
+}
+
+function logLevelOption(p: Parsed): LogLevel | undefined {
+  const v = p.options.get('log-level');
+  if (v === undefined) return undefined;
+  if (v === true || !isLogLevel(v)) throw new UsageError('--log-level must be debug, info, warn or error');
+  return v;
+}
+
+/** Resolves when SIGINT or SIGTERM arrives. */
+function untilSignal(): Promise<string> {
+  return new Promise((res) => {
+    const on = (sig: string) => () => res(sig);
+    process.once('SIGINT', on('SIGINT'));
+    process.once('SIGTERM', on('SIGTERM'));
+  });
+}
+
+async function cmdRun(p: Parsed): Promise<number> {
+  const file = p.options.get('config');
+  if (typeof file !== 'string') throw new UsageError('run needs --config FILE');
+  const config = loadConfig(file, join(PACKAGE_ROOT, 'config.default.ini'));
+  const level = logLevelOption(p) ?? config.general.logLevel;
+  const logger = createLogger({ level, timestamps: process.stdout.isTTY === true });
+  const running = startService({
+    config,
+    logger,
+    version: version(),
+    stateFile: join(dirname(resolve(file)), 'batterybank-state.json'),
+    onFatal: (reason) => {
+      logger.error(`${reason.message}; exiting so the supervisor restarts the driver`);
+      process.exit(1);
+    },
+  });
+  const sig = await untilSignal();
+  logger.info(`${sig}: publishing disconnect and stopping`);
+  await running.stop();
+  return 0;
+}
+
+async function cmdSimulate(p: Parsed): Promise<number> {
+  const family = p.positional[1];
+  if (!family) throw new UsageError('simulate needs a family, e.g. `simulate jbd`');
+  const cells = intOption(p, 'cells', 1, 32);
+  const seed = intOption(p, 'seed', 0, 2 ** 32 - 1);
+  const link = p.options.get('link');
+  const sim = await simulateCommand(
+    {
+      family,
+      ...(cells !== undefined ? { cells } : {}),
+      ...(seed !== undefined ? { seed } : {}),
+      ...(typeof link === 'string' ? { link } : {}),
+    },
+    (line) => process.stdout.write(`${line}\n`),
+  );
+  await untilSignal();
+  await sim.close();
+  return 0;
+}
+
+function cmdDecode(p: Parsed): number {
+  const family = p.positional[1];
+  const hex = p.positional.slice(2);
+  if (!family || hex.length === 0)
+    throw new UsageError('decode needs a family and hex bytes, e.g. `decode jbd DDA50300FFFD77`');
+  const { records, error } = decodeHex(family, hex);
+  for (const r of records) process.stdout.write(`${JSON.stringify(r)}\n`);
+  if (error) {
+    process.stderr.write(`decode ${family}: ${error}\n`);
+    return 1;
+  }
+  return 0;
+}
+
+async function cmdStatus(): Promise<number> {
+  const records = await readBatteryStatus();
+  process.stdout.write(
+    `${records.length ? formatStatusTable(records) : 'no com.victronenergy.battery.* service on the bus'}\n`,
+  );
+  return 0;
+}
+
+async function cmdDemo(p: Parsed): Promise<number> {
+  const cells = intOption(p, 'cells', 1, 32) ?? 16;
+  const seconds = intOption(p, 'seconds', 1, 86_400);
+  const tty = process.stdout.isTTY === true;
+  const out = (s: string) => process.stdout.write(`${s}\n`);
+  let bus: { address: string; stop(): void } | undefined;
+  if (!process.env.DBUS_SYSTEM_BUS_ADDRESS) {
+    bus = await startPrivateBus();
+    process.env.DBUS_SYSTEM_BUS_ADDRESS = bus.address;
+    out(`started a private dbus-daemon: ${bus.address}`);
+  } else out(`using the bus at DBUS_SYSTEM_BUS_ADDRESS=${process.env.DBUS_SYSTEM_BUS_ADDRESS}`);
+
+  let ptyPath = '';
+  const sim = await simulateCommand({ family: 'jbd', cells }, (line) => {
+    if (line.startsWith('PTY ')) ptyPath = line.slice(4);
+    out(line);
+  });
+  const config = parseConfig([
+    {
+      file: '(demo)',
+      text: `[battery.demo]\nprotocol = jbd\nport = ${ptyPath}\ncustom_name = Demo JBD battery\n`,
+    },
+  ]);
+  const recent: string[] = [];
+  const logger = createLogger({
+    level: 'info',
+    write: (line) => {
+      recent.push(line);
+      if (recent.length > 6) recent.shift();
+      if (!tty) out(line);
+    },
+  });
+  const running = startService({
+    config,
+    logger,
+    version: version(),
+    onFatal: (reason) => {
+      process.stderr.write(`fatal: ${reason.message}\n`);
+      process.exit(1);
+    },
+  });
+  const reader = await StatusReader.open();
+  const draw = async () => {
+    const records = await reader.readAll();
+    const lines: string[] = [`dbus-batterybank ${version()} demo — ${new Date().toLocaleTimeString()} — Ctrl-C stops`];
+    for (const r of records)
+      lines.push('', ...(r.error ? [`${r.service}: ${r.error}`] : renderBattery(r.service, r.items)));
+    if (records.length === 0) lines.push('', 'waiting for the battery service…');
+    if (tty) {
+      lines.push('', 'log:', ...recent.map((l) => `  ${l}`));
+      process.stdout.write(`\x1b[2J\x1b[H${lines.join('\n')}\n`);
+    } else out(lines.join('\n'));
+  };
+  const timer = setInterval(() => {
+    draw().catch((e: unknown) => logger.warn(`status view: ${(e as Error).message}`));
+  }, 1000);
+  const stopAfter = seconds ? new Promise<string>((r) => setTimeout(() => r('time'), seconds * 1000)) : undefined;
+  await Promise.race([untilSignal(), ...(stopAfter ? [stopAfter] : [])]);
+  clearInterval(timer);
+  await draw().catch(() => undefined);
+  await running.stop();
+  await reader.close();
+  await sim.close();
+  bus?.stop();
+  out('demo stopped');
+  return 0;
+}
+
+export async function main(argv: readonly string[]): Promise<number> {
+  const p = parseArgs(argv, ['config', 'log-level', 'cells', 'seed', 'link', 'seconds']);
+  if (p.options.has('version')) {
+    process.stdout.write(`${version()}\n`);
+    return 0;
+  }
+  const cmd = p.positional[0];
+  if (!cmd || p.options.has('help') || cmd === 'help') {
+    process.stdout.write(USAGE);
+    return cmd ? 0 : 2;
+  }
+  switch (cmd) {
+    case 'run':
+      return cmdRun(p);
+    case 'simulate':
+      return cmdSimulate(p);
+    case 'decode':
+      return cmdDecode(p);
+    case 'status':
+      return cmdStatus();
+    case 'demo':
+      return cmdDemo(p);
+    default:
+      throw new UsageError(`unknown command "${cmd}"`);
+  }
+}
+
+const invokedDirectly = process.argv[1] !== undefined && resolve(process.argv[1]) === fileURLToPath(import.meta.url);
+if (invokedDirectly) {
+  main(process.argv.slice(2)).then(
+    (code) => process.exit(code),
+    (e: unknown) => {
+      if (e instanceof UsageError) {
+        process.stderr.write(`batterybank: ${e.message}\n\n${USAGE}`);
+        process.exit(2);
+      }
+      if (e instanceof ConfigError) {
+        process.stderr.write(`batterybank: config error: ${e.message}\n`);
+        process.exit(2);
+      }
+      process.stderr.write(`batterybank: ${(e as Error).stack ?? String(e)}\n`);
+      process.exit(1);
+    },
+  );
+}

@@ -1,0 +1,185 @@
+/**
+ * The command line as a user runs it: the built `dist/cli.js` in a child process (`npm test` builds first).
+ */
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { BusClient, eventually, plain } from '../support/bus-client.js';
+import { type DbusDaemon, startDbusDaemon } from '../support/dbus-daemon.js';
+
+const CLI = fileURLToPath(new URL('../../dist/cli.js', import.meta.url));
+const UART_BASIC =
+  'DD 03 00 1D 06 18 00 00 01 F2 01 F4 00 00 2C 7C 00 00 00 00 00 00 80 64 03 04 03 0B 8B 0B 8A 0B 84 FA 8D 77';
+const UART_CELLS = 'DD 04 00 08 0F 45 0F 3D 0F 37 0F 3D FE C6 77';
+
+function cli(args: string[], env: NodeJS.ProcessEnv = {}) {
+  return spawnSync(process.execPath, [CLI, ...args], {
+    encoding: 'utf8',
+    env: { ...process.env, ...env },
+    timeout: 20_000,
+  });
+}
+
+/** Start a long-running command; resolves with the process once `ready` matches a stdout line. */
+function start(args: string[], env: NodeJS.ProcessEnv, ready: RegExp): Promise<{ child: ChildProcess; out: string[] }> {
+  const child = spawn(process.execPath, [CLI, ...args], {
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const out: string[] = [];
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`no ${ready} in: ${out.join('\n')}`)), 15_000);
+    let buf = '';
+    child.stdout?.on('data', (d: Buffer) => {
+      buf += d.toString();
+      const lines = buf.split('\n');
+      buf = lines.pop() ?? '';
+      for (const l of lines) {
+        out.push(l);
+        if (ready.test(l)) {
+          clearTimeout(timer);
+          resolve({ child, out });
+        }
+      }
+    });
+    child.stderr?.on('data', (d: Buffer) => out.push(`stderr: ${d.toString()}`));
+    child.on('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`exited ${code} before ready: ${out.join('\n')}`));
+    });
+  });
+}
+
+function exitOf(child: ChildProcess): Promise<number | null> {
+  return new Promise((r) => {
+    if (child.exitCode !== null) r(child.exitCode);
+    else child.once('exit', (code) => r(code));
+  });
+}
+
+describe('batterybank decode', () => {
+  test('prints one JSON object per frame with the snapshot field names', () => {
+    const r = cli(['decode', 'jbd', ...UART_BASIC.split(' '), UART_CELLS.replace(/ /g, '')]);
+    expect(r.status).toBe(0);
+    const [basic, cells] = r.stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
+    expect(basic).toMatchObject({
+      voltage: 15.6,
+      current: 0,
+      soc: 100,
+      cycles: 0,
+      capacityRemaining: 4.98,
+      capacityInstalled: 5,
+      chargeFet: true,
+      dischargeFet: true,
+    });
+    expect(basic.temperatures.map((t: { celsius: number }) => t.celsius)).toEqual([22.4, 22.3, 21.7]);
+    expect(cells.cellVoltages).toEqual([3.909, 3.901, 3.895, 3.901]);
+  });
+
+  test.each([
+    { case: 'a bad checksum', hex: UART_CELLS.replace('FE C6', 'FE C7'), code: 'bad-checksum' },
+    { case: 'a truncated frame', hex: UART_CELLS.slice(0, 20), code: 'truncated' },
+    { case: 'a frame not starting with DD', hex: `00 ${UART_CELLS}`, code: 'bad-header' },
+    { case: 'something that is not hex', hex: 'DD ZZ', code: 'bad-hex' },
+  ])('names the error of $case on stderr and exits 1', ({ hex, code }) => {
+    const r = cli(['decode', 'jbd', hex]);
+    expect(r.status).toBe(1);
+    expect(r.stderr).toContain(code);
+    expect(r.stderr.trim().split('\n')).toHaveLength(1);
+  });
+});
+
+describe('batterybank usage and config errors', () => {
+  let dir: string;
+  beforeAll(() => {
+    dir = mkdtempSync(join(tmpdir(), 'cli-'));
+  });
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  test('--version prints the package version', () => {
+    const r = cli(['--version']);
+    expect(r.status).toBe(0);
+    expect(r.stdout.trim()).toMatch(/^\d+\.\d+\.\d+/);
+  });
+
+  test('an unknown command exits 2 with the usage', () => {
+    const r = cli(['frobnicate']);
+    expect(r.status).toBe(2);
+    expect(r.stderr).toContain('unknown command');
+    expect(r.stderr).toContain('usage: batterybank');
+  });
+
+  test('a config error names file, section, key and value and exits 2', () => {
+    const f = join(dir, 'bad.ini');
+    writeFileSync(f, '[battery.house]\nprotocol = jbd\nport = /dev/ttyUSB0\nmax_charge_current = fifty\n');
+    const r = cli(['run', '--config', f]);
+    expect(r.status).toBe(2);
+    expect(r.stderr).toContain(`${f}: [battery.house] max_charge_current = "fifty": expected a current in A`);
+  });
+
+  test('a missing config file is a config error', () => {
+    const r = cli(['run', '--config', join(dir, 'nope.ini')]);
+    expect(r.status).toBe(2);
+    expect(r.stderr).toContain('cannot read config');
+  });
+});
+
+describe('batterybank simulate + run + status, as separate processes on a private bus', () => {
+  let daemon: DbusDaemon;
+  let dir: string;
+  beforeAll(async () => {
+    daemon = await startDbusDaemon();
+    dir = mkdtempSync(join(tmpdir(), 'cli-run-'));
+  });
+  afterAll(() => {
+    daemon?.stop();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  test('simulate prints PTY first; run publishes it; status lists it; TERM disconnects cleanly with exit 0', async () => {
+    const env = { DBUS_SYSTEM_BUS_ADDRESS: daemon.address };
+    const sim = await start(['simulate', 'jbd', '--cells', '4', '--seed', '3'], {}, /^PTY /);
+    expect(sim.out[0]).toMatch(/^PTY \/dev\/pts\/\d+$/);
+    const ptyPath = (sim.out[0] as string).slice(4);
+    const cfg = join(dir, 'config.ini');
+    writeFileSync(cfg, `[battery.cli]\nprotocol = jbd\nport = ${ptyPath}\n`);
+    const run = await start(['run', '--config', cfg], env, /published com\.victronenergy\.battery\.batterybank_cli/);
+    const client = await BusClient.connect(daemon.address);
+    const service = 'com.victronenergy.battery.batterybank_cli';
+    try {
+      await eventually(async () => plain(await client.getValue(service, '/Connected')) === 1, 5000);
+      expect(plain(await client.getValue(service, '/System/NrOfCellsPerBattery'))).toBe(4);
+
+      const status = cli(['status'], env);
+      expect(status.status).toBe(0);
+      expect(status.stdout).toMatch(/^batterybank_cli +JBD BMS +yes +\d+\.\d\d/m);
+      expect(status.stdout).toContain('13.80/50/60');
+
+      run.child.kill('SIGTERM');
+      expect(await exitOf(run.child)).toBe(0);
+      await eventually(async () => (await client.nameOwner(service)) === undefined, 3000);
+      expect(run.out.join('\n')).toMatch(/SIGTERM: publishing disconnect/);
+    } finally {
+      client.close();
+      run.child.kill('SIGKILL');
+      sim.child.kill('SIGTERM');
+      await exitOf(sim.child);
+    }
+  }, 40_000);
+
+  test('the demo (npm start) shows live values read back from D-Bus and stops by itself with --seconds', () => {
+    const r = cli(['demo', '--cells', '4', '--seconds', '3'], { DBUS_SYSTEM_BUS_ADDRESS: '' });
+    expect(r.status).toBe(0);
+    expect(r.stdout).toContain('started a private dbus-daemon');
+    expect(r.stdout).toMatch(/CONNECTED\s+\d+\.\d\d V/);
+    expect(r.stdout).toMatch(/limits CVL 13\.80 V {2}CCL 50\.0 A {2}DCL 60\.0 A/);
+    expect(r.stdout).toMatch(/C4 +[█·]+ 3\.\d{3} V/);
+    expect(r.stdout).toContain('demo stopped');
+  }, 30_000);
+});
