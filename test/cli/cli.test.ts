@@ -137,8 +137,8 @@ describe('batterybank simulate + run + status, as separate processes on a privat
     daemon = await startDbusDaemon();
     dir = mkdtempSync(join(tmpdir(), 'cli-run-'));
   });
-  afterAll(() => {
-    daemon?.stop();
+  afterAll(async () => {
+    await daemon?.stop();
     rmSync(dir, { recursive: true, force: true });
   });
 

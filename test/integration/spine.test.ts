@@ -80,7 +80,7 @@ afterAll(async () => {
   await running?.stop();
   await pty?.close();
   client?.close();
-  daemon?.stop();
+  await daemon?.stop();
   rmSync(dir, { recursive: true, force: true });
 });
 
@@ -97,7 +97,7 @@ describe('simulated JBD on a pty → driver → D-Bus', () => {
     expect(v['/ConsumedAmphours']).toBeCloseTo(-38.8, 5);
     expect(v['/History/ChargeCycles']).toBe(42);
     expect(v['/System/NrOfCellsPerBattery']).toBe(8);
-    HELD.cells.forEach((c, i) => expect(v[`/Voltages/Cell${i + 1}`]).toBe(c));
+    for (const [i, c] of HELD.cells.entries()) expect(v[`/Voltages/Cell${i + 1}`]).toBe(c);
     expect(v['/System/MinCellVoltage']).toBe(3.297);
     expect(v['/System/MaxCellVoltage']).toBe(3.304);
     expect(v['/System/MinVoltageCellId']).toBe('C7');
