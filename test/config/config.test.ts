@@ -42,7 +42,9 @@ describe('parseConfig', () => {
   });
 
   test('several batteries keep their order and get distinct preferred instances', () => {
-    const c = user(`${minimal}[battery.b2]\nprotocol = jbd\nport = /dev/ttyUSB1\npoll_interval = 2\nstale_after = 20\n`);
+    const c = user(
+      `${minimal}[battery.b2]\nprotocol = jbd\nport = /dev/ttyUSB1\npoll_interval = 2\nstale_after = 20\n`,
+    );
     expect(c.batteries.map((b) => [b.id, b.deviceInstance, b.pollIntervalMs, b.staleAfterMs])).toEqual([
       ['house', 100, 1000, 10_000],
       ['b2', 101, 2000, 20_000],
@@ -50,18 +52,50 @@ describe('parseConfig', () => {
   });
 
   test.each([
-    { case: 'unknown protocol', text: '[battery.x]\nprotocol = foo\nport = /dev/x\n', msg: 'config.ini: [battery.x] protocol = "foo": expected one of jbd' },
-    { case: 'missing port', text: '[battery.x]\nprotocol = jbd\n', msg: '[battery.x] port = (missing): expected a serial device path' },
-    { case: 'text where a number belongs', text: `${minimal}max_charge_current = lots\n`, msg: '[battery.house] max_charge_current = "lots": expected a current in A' },
+    {
+      case: 'unknown protocol',
+      text: '[battery.x]\nprotocol = foo\nport = /dev/x\n',
+      msg: 'config.ini: [battery.x] protocol = "foo": expected one of jbd',
+    },
+    {
+      case: 'missing port',
+      text: '[battery.x]\nprotocol = jbd\n',
+      msg: '[battery.x] port = (missing): expected a serial device path',
+    },
+    {
+      case: 'text where a number belongs',
+      text: `${minimal}max_charge_current = lots\n`,
+      msg: '[battery.house] max_charge_current = "lots": expected a current in A',
+    },
     { case: 'negative current', text: `${minimal}max_charge_current = -5\n`, msg: 'max_charge_current = "-5"' },
-    { case: 'unknown key (typo)', text: `${minimal}max_charge_curent = 5\n`, msg: '[battery.house] unknown key "max_charge_curent"' },
+    {
+      case: 'unknown key (typo)',
+      text: `${minimal}max_charge_curent = 5\n`,
+      msg: '[battery.house] unknown key "max_charge_curent"',
+    },
     { case: 'unknown section', text: `${minimal}[mqtt]\nhost = x\n`, msg: 'unknown section [mqtt]' },
     { case: 'bad battery id', text: '[battery.House]\nprotocol = jbd\nport = /dev/x\n', msg: 'battery id "House"' },
     { case: 'no battery at all', text: '[general]\nlog_level = debug\n', msg: 'no battery configured' },
-    { case: 'bad log level', text: `[general]\nlog_level = loud\n${minimal}`, msg: '[general] log_level = "loud": expected one of debug' },
-    { case: 'max cell above OVP', text: `${minimal}max_cell_voltage = 3.7\n`, msg: 'max_cell_voltage must be below cell_ovp_voltage' },
-    { case: 'reply timeout not below poll interval', text: `${minimal}reply_timeout = 1\n`, msg: 'reply_timeout = "1": expected less than poll_interval' },
-    { case: 'stale_after not above poll interval', text: `${minimal}poll_interval = 5\nstale_after = 5\n`, msg: 'stale_after = "5"' },
+    {
+      case: 'bad log level',
+      text: `[general]\nlog_level = loud\n${minimal}`,
+      msg: '[general] log_level = "loud": expected one of debug',
+    },
+    {
+      case: 'max cell above OVP',
+      text: `${minimal}max_cell_voltage = 3.7\n`,
+      msg: 'max_cell_voltage must be below cell_ovp_voltage',
+    },
+    {
+      case: 'reply timeout not below poll interval',
+      text: `${minimal}reply_timeout = 1\n`,
+      msg: 'reply_timeout = "1": expected less than poll_interval',
+    },
+    {
+      case: 'stale_after not above poll interval',
+      text: `${minimal}poll_interval = 5\nstale_after = 5\n`,
+      msg: 'stale_after = "5"',
+    },
     { case: 'a key outside a section', text: `port = x\n${minimal}`, msg: 'outside any section' },
   ])('$case is refused with a message naming file, section, key and value', ({ text, msg }) => {
     expect(() => user(text)).toThrow(ConfigError);

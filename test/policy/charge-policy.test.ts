@@ -42,23 +42,101 @@ describe('chargePolicy (first version)', () => {
   });
 
   test.each<{ case: string; over: Partial<BatterySnapshot>; health?: Health; ccl: number; dcl: number; why: string }>([
-    { case: 'a cell at cell_ovp_voltage (3.60 V) stops charging', over: { cellVoltages: cells(3.6) }, ccl: 0, dcl: 60, why: 'cell over-voltage' },
-    { case: 'a cell just below OVP keeps charging', over: { cellVoltages: cells(3.599) }, ccl: 50, dcl: 60, why: 'config maximum' },
-    { case: 'a cell at cell_uvp_voltage (2.80 V) stops discharging', over: { cellVoltages: cells(2.8) }, ccl: 50, dcl: 0, why: 'config maximum' },
+    {
+      case: 'a cell at cell_ovp_voltage (3.60 V) stops charging',
+      over: { cellVoltages: cells(3.6) },
+      ccl: 0,
+      dcl: 60,
+      why: 'cell over-voltage',
+    },
+    {
+      case: 'a cell just below OVP keeps charging',
+      over: { cellVoltages: cells(3.599) },
+      ccl: 50,
+      dcl: 60,
+      why: 'config maximum',
+    },
+    {
+      case: 'a cell at cell_uvp_voltage (2.80 V) stops discharging',
+      over: { cellVoltages: cells(2.8) },
+      ccl: 50,
+      dcl: 0,
+      why: 'config maximum',
+    },
     { case: 'the charge FET off stops charging', over: { chargeFet: false }, ccl: 0, dcl: 60, why: 'charge FET off' },
-    { case: 'the discharge FET off stops discharging', over: { dischargeFet: false }, ccl: 50, dcl: 0, why: 'config maximum' },
-    { case: 'a sensor below 0 °C stops charging only', over: { temperatures: temps(25, -0.1) }, ccl: 0, dcl: 60, why: 'temperature below charge minimum' },
-    { case: 'a sensor above 55 °C stops charging only', over: { temperatures: temps(55.1) }, ccl: 0, dcl: 60, why: 'temperature above charge maximum' },
+    {
+      case: 'the discharge FET off stops discharging',
+      over: { dischargeFet: false },
+      ccl: 50,
+      dcl: 0,
+      why: 'config maximum',
+    },
+    {
+      case: 'a sensor below 0 °C stops charging only',
+      over: { temperatures: temps(25, -0.1) },
+      ccl: 0,
+      dcl: 60,
+      why: 'temperature below charge minimum',
+    },
+    {
+      case: 'a sensor above 55 °C stops charging only',
+      over: { temperatures: temps(55.1) },
+      ccl: 0,
+      dcl: 60,
+      why: 'temperature above charge maximum',
+    },
     { case: 'exactly 55 °C still charges', over: { temperatures: temps(55) }, ccl: 50, dcl: 60, why: 'config maximum' },
-    { case: 'a sensor below −20 °C stops both', over: { temperatures: temps(-20.5) }, ccl: 0, dcl: 0, why: 'temperature below charge minimum' },
-    { case: 'a sensor above 60 °C stops both', over: { temperatures: temps(61) }, ccl: 0, dcl: 0, why: 'temperature above charge maximum' },
+    {
+      case: 'a sensor below −20 °C stops both',
+      over: { temperatures: temps(-20.5) },
+      ccl: 0,
+      dcl: 0,
+      why: 'temperature below charge minimum',
+    },
+    {
+      case: 'a sensor above 60 °C stops both',
+      over: { temperatures: temps(61) },
+      ccl: 0,
+      dcl: 0,
+      why: 'temperature above charge maximum',
+    },
     { case: 'stale data stops both', over: {}, health: 'stale', ccl: 0, dcl: 0, why: 'data stale' },
     { case: 'offline stops both', over: {}, health: 'offline', ccl: 0, dcl: 0, why: 'offline' },
-    { case: 'missing cell voltages stop both', over: { cellVoltages: undefined }, ccl: 0, dcl: 0, why: 'no cell voltages' },
-    { case: 'a NaN cell voltage stops both', over: { cellVoltages: cells(Number.NaN) }, ccl: 0, dcl: 0, why: 'invalid measurement' },
-    { case: 'BMS cell over-voltage protection stops charging', over: { protection: { cellOverVoltage: true } }, ccl: 0, dcl: 60, why: 'BMS charge protection' },
-    { case: 'BMS cell under-voltage protection stops discharging', over: { protection: { cellUnderVoltage: true } }, ccl: 50, dcl: 0, why: 'config maximum' },
-    { case: 'a short circuit stops both', over: { protection: { shortCircuit: true } }, ccl: 0, dcl: 0, why: 'BMS charge protection' },
+    {
+      case: 'missing cell voltages stop both',
+      over: { cellVoltages: undefined },
+      ccl: 0,
+      dcl: 0,
+      why: 'no cell voltages',
+    },
+    {
+      case: 'a NaN cell voltage stops both',
+      over: { cellVoltages: cells(Number.NaN) },
+      ccl: 0,
+      dcl: 0,
+      why: 'invalid measurement',
+    },
+    {
+      case: 'BMS cell over-voltage protection stops charging',
+      over: { protection: { cellOverVoltage: true } },
+      ccl: 0,
+      dcl: 60,
+      why: 'BMS charge protection',
+    },
+    {
+      case: 'BMS cell under-voltage protection stops discharging',
+      over: { protection: { cellUnderVoltage: true } },
+      ccl: 50,
+      dcl: 0,
+      why: 'config maximum',
+    },
+    {
+      case: 'a short circuit stops both',
+      over: { protection: { shortCircuit: true } },
+      ccl: 0,
+      dcl: 0,
+      why: 'BMS charge protection',
+    },
   ])('$case', ({ over, health, ccl, dcl, why }) => {
     const l = chargePolicy({ snapshot: pack(over), health: health ?? 'online', cellCount: 16 }, cfg);
     expect(l.chargeCurrent).toBe(ccl);
@@ -68,9 +146,10 @@ describe('chargePolicy (first version)', () => {
   });
 
   test('the discharge reason names the gate that closed it', () => {
-    expect(chargePolicy({ snapshot: pack({ cellVoltages: cells(2.7) }), health: 'online', cellCount: 16 }, cfg).dischargeReason).toBe(
-      'cell under-voltage',
-    );
+    expect(
+      chargePolicy({ snapshot: pack({ cellVoltages: cells(2.7) }), health: 'online', cellCount: 16 }, cfg)
+        .dischargeReason,
+    ).toBe('cell under-voltage');
   });
 
   test('without a snapshot the limits are 0 and CVL still comes from the known cell count', () => {

@@ -1,0 +1,52 @@
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { JbdDriver } from '../../src/bms/jbd/driver.js';
+import type { BatterySnapshot } from '../../src/domain/battery-snapshot.js';
+import { SerialLink } from '../../src/links/serial-link.js';
+import { simulateCommand } from '../../src/sim/simulate-command.js';
+import { removeDir, tempLinkDir, waitFor } from '../support/pty.js';
+
+const dir = tempLinkDir();
+afterAll(() => removeDir(dir));
+
+describe('simulateCommand', () => {
+  it('prints "PTY <path>" first and serves a JBD BMS there until closed', async () => {
+    const link = join(dir, 'ttyJBD');
+    const lines: string[] = [];
+    const sim = await simulateCommand({ family: 'jbd', cells: 8, link, seed: 3 }, (l) => lines.push(l));
+    expect(lines[0]).toBe(`PTY ${link}`);
+    expect(lines.slice(1).join('\n')).toMatch(/8 cells/);
+
+    const driver = new JbdDriver({ link: new SerialLink({ path: link }), pollIntervalMs: 200 });
+    const snapshots: BatterySnapshot[] = [];
+    driver.onSnapshot((s) => snapshots.push(s));
+    driver.start();
+    try {
+      await waitFor(() => snapshots.length >= 1, 5000, 'a snapshot');
+      expect(snapshots[0]?.cellVoltages).toHaveLength(8);
+      expect(snapshots[0]?.voltage).toBeGreaterThan(8 * 3.2);
+      expect(snapshots[0]?.voltage).toBeLessThan(8 * 3.5);
+    } finally {
+      await driver.stop();
+      await sim.close();
+    }
+    expect(existsSync(link)).toBe(false);
+  });
+
+  it('prints the /dev/pts path when no link is asked for', async () => {
+    const lines: string[] = [];
+    const sim = await simulateCommand({ family: 'jbd' }, (l) => lines.push(l));
+    try {
+      expect(lines[0]).toMatch(/^PTY \/dev\/pts\/\d+$/);
+      expect(lines[1]).toMatch(/16 cells/);
+    } finally {
+      await sim.close();
+    }
+  });
+
+  it('rejects a family it cannot simulate and an impossible cell count', async () => {
+    await expect(simulateCommand({ family: 'daly' }, () => undefined)).rejects.toThrow(/cannot simulate "daly"/);
+    await expect(simulateCommand({ family: 'jbd', cells: 40 }, () => undefined)).rejects.toThrow(RangeError);
+  });
+});
