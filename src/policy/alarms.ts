@@ -2,9 +2,10 @@
  * Victron alarm levels (0 ok, 1 warning, 2 alarm) from what the BMS reports and our own thresholds. Pure.
  * BMS protection bits are alarms (the BMS has acted); our thresholds give warnings before it does.
  */
+
+import type { ChargeConfig } from '../config.js';
 import { type BatterySnapshot, extremes } from '../domain/battery-snapshot.js';
 import { type AlarmLevel, type Alarms, type Health, noAlarms } from '../domain/battery-state.js';
-import type { ChargeConfig } from '../config.js';
 
 const worst = (...levels: AlarmLevel[]): AlarmLevel => Math.max(0, ...levels) as AlarmLevel;
 const on = (flag: boolean | undefined, level: AlarmLevel): AlarmLevel => (flag === true ? level : 0);
@@ -39,13 +40,22 @@ export function computeAlarms(s: BatterySnapshot | undefined, health: Health, cf
     a.CellImbalance = diff >= cfg.cellImbalanceAlarm ? 2 : diff >= cfg.cellImbalanceWarning ? 1 : 0;
   }
   a.InternalFailure = worst(on(p.frontEndError, 2), on(p.internalFailure, 2), on(p.fetSoftwareLock, 1));
-  a.HighChargeTemperature = worst(on(p.chargeOverTemperature, 2), temps && temps.max > cfg.chargeMaxTemperature ? 1 : 0);
-  a.LowChargeTemperature = worst(on(p.chargeUnderTemperature, 2), temps && temps.min < cfg.chargeMinTemperature ? 1 : 0);
+  a.HighChargeTemperature = worst(
+    on(p.chargeOverTemperature, 2),
+    temps && temps.max > cfg.chargeMaxTemperature ? 1 : 0,
+  );
+  a.LowChargeTemperature = worst(
+    on(p.chargeUnderTemperature, 2),
+    temps && temps.min < cfg.chargeMinTemperature ? 1 : 0,
+  );
   a.HighTemperature = worst(
     on(p.dischargeOverTemperature, 2),
     temps && temps.max > cfg.dischargeMaxTemperature ? 1 : 0,
   );
-  a.LowTemperature = worst(on(p.dischargeUnderTemperature, 2), temps && temps.min < cfg.dischargeMinTemperature ? 1 : 0);
+  a.LowTemperature = worst(
+    on(p.dischargeUnderTemperature, 2),
+    temps && temps.min < cfg.dischargeMinTemperature ? 1 : 0,
+  );
   if (s.mosTemperature !== undefined) {
     a.HighInternalTemperature =
       s.mosTemperature >= cfg.mosTemperatureAlarm ? 2 : s.mosTemperature >= cfg.mosTemperatureWarning ? 1 : 0;

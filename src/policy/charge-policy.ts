@@ -9,9 +9,10 @@
  *   DCL = max_discharge_current, 0 when: not online · cell data missing · any cell ≤ cell_uvp_voltage ·
  *         discharge FET off · any temperature outside [discharge_min, discharge_max] · BMS discharge protection
  */
+
+import type { ChargeConfig } from '../config.js';
 import type { BatterySnapshot } from '../domain/battery-snapshot.js';
 import type { ChargeLimits, Health } from '../domain/battery-state.js';
-import type { ChargeConfig } from '../config.js';
 
 export interface PolicyInput {
   snapshot: BatterySnapshot | undefined;

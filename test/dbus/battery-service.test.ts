@@ -5,10 +5,10 @@ import { afterAll, afterEach, beforeAll, describe, expect, test } from 'vitest';
 import { DEFAULT_PRODUCT_ID } from '../../src/dbus/battery-paths.js';
 import { BatteryService } from '../../src/dbus/battery-service.js';
 import { createLogger } from '../../src/log.js';
+import { BUSITEM, BusClient, eventually, plain } from '../support/bus-client.js';
 import { type DbusDaemon, startDbusDaemon } from '../support/dbus-daemon.js';
 import { type FakeLocalSettings, type SettingsStore, startFakeLocalSettings } from '../support/fake-localsettings.js';
 import { batteryState, snapshot } from './battery-state-fixture.js';
-import { BUSITEM, BusClient, eventually, plain } from '../support/bus-client.js';
 
 const run = promisify(execFile);
 

@@ -9,8 +9,8 @@ import {
 } from '../../src/dbus/busitem-service.js';
 import { DbusConnection } from '../../src/dbus/connection.js';
 import type { DbusValue } from '../../src/dbus/values.js';
-import { type DbusDaemon, startDbusDaemon } from '../support/dbus-daemon.js';
 import { BUSITEM, BusClient, eventually, plain } from '../support/bus-client.js';
+import { type DbusDaemon, startDbusDaemon } from '../support/dbus-daemon.js';
 
 const PATHS: PathTable = {
   '/DeviceInstance': { type: 'i' },

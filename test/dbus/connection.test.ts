@@ -5,9 +5,9 @@ import { BatteryService } from '../../src/dbus/battery-service.js';
 import { DbusConnection } from '../../src/dbus/connection.js';
 import { TimeoutError } from '../../src/domain/errors.js';
 import { createLogger } from '../../src/log.js';
+import { BusClient, eventually } from '../support/bus-client.js';
 import { type DbusDaemon, startDbusDaemon } from '../support/dbus-daemon.js';
 import { batteryState } from './battery-state-fixture.js';
-import { BusClient, eventually } from '../support/bus-client.js';
 
 let daemon: DbusDaemon;
 let client: BusClient;

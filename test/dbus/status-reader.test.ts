@@ -4,9 +4,9 @@ import { DEFAULT_PRODUCT_ID } from '../../src/dbus/battery-paths.js';
 import { BatteryService } from '../../src/dbus/battery-service.js';
 import { formatStatusTable, readBatteryStatus, StatusReader, type StatusRecord } from '../../src/dbus/status-reader.js';
 import { createLogger } from '../../src/log.js';
+import { eventually } from '../support/bus-client.js';
 import { type DbusDaemon, startDbusDaemon } from '../support/dbus-daemon.js';
 import { batteryState, snapshot } from './battery-state-fixture.js';
-import { eventually } from '../support/bus-client.js';
 
 let daemon: DbusDaemon;
 const cleanups: (() => Promise<void> | void)[] = [];
