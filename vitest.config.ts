@@ -8,6 +8,6 @@ export default defineConfig({
     // Integration tests start real dbus-daemons, pty pairs and child processes: keep parallelism modest on 2 cores.
     pool: 'forks',
     poolOptions: { forks: { maxForks: 2, minForks: 1 } },
-    reporters: ['default'],
+    reporters: ['default', './test/support/summary-reporter.ts'],
   },
 });
