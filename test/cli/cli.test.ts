@@ -173,6 +173,23 @@ describe('batterybank simulate + run + status, as separate processes on a privat
     }
   }, 40_000);
 
+  test('run exits non-zero when the D-Bus daemon dies, so daemontools restarts it', async () => {
+    const own = await startDbusDaemon();
+    const sim = await start(['simulate', 'jbd', '--cells', '4'], {}, /^PTY /);
+    const cfg = join(dir, 'busdeath.ini');
+    writeFileSync(cfg, `[battery.busdeath]\nprotocol = jbd\nport = ${(sim.out[0] as string).slice(4)}\n`);
+    const run = await start(['run', '--config', cfg], { DBUS_SYSTEM_BUS_ADDRESS: own.address }, /published /);
+    try {
+      await own.stop();
+      expect(await exitOf(run.child)).toBe(1);
+      expect(run.out.join('\n')).toMatch(/exiting so the supervisor restarts the driver/);
+    } finally {
+      run.child.kill('SIGKILL');
+      sim.child.kill('SIGTERM');
+      await exitOf(sim.child);
+    }
+  }, 30_000);
+
   test('the demo (npm start) shows live values read back from D-Bus and stops by itself with --seconds', () => {
     const r = cli(['demo', '--cells', '4', '--seconds', '3'], { DBUS_SYSTEM_BUS_ADDRESS: '' });
     expect(r.status).toBe(0);
