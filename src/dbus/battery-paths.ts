@@ -150,8 +150,9 @@ function finiteExtremes(values: readonly number[] | undefined): Extremes | undef
 
 const flag = (b: boolean | undefined): number | undefined => (b === undefined ? undefined : b ? 1 : 0);
 
+/** Mean rounded to 0.01, so sensor averages do not publish float noise (23.333333333333332) every cycle. */
 function mean(values: readonly number[]): number | undefined {
-  return values.length === 0 ? undefined : values.reduce((a, b) => a + b, 0) / values.length;
+  return values.length === 0 ? undefined : Math.round((values.reduce((a, b) => a + b, 0) / values.length) * 100) / 100;
 }
 
 /** Remaining Ah, falling back to SoC × installed capacity when the BMS reports only those. */
