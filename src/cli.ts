@@ -30,7 +30,7 @@ const USAGE = `usage: batterybank <command> [options]
 
 commands:
   run --config FILE [--log-level L]     run the driver service (what daemontools starts on the GX)
-  simulate <family> [--cells N] [--seed N] [--link PATH]
+  simulate <family> [--cells N] [--addresses 1,2] [--seed N] [--link PATH]
                                         a simulated BMS on a new pseudo-terminal; first line: PTY <path>
   decode <family> HEX...                decode captured frames, one JSON object per frame
   status                                table of every com.victronenergy.battery.* on the bus
@@ -121,10 +121,19 @@ async function cmdSimulate(p: Parsed): Promise<number> {
   const cells = intOption(p, 'cells', 1, 32);
   const seed = intOption(p, 'seed', 0, 2 ** 32 - 1);
   const link = p.options.get('link');
+  const addrOpt = p.options.get('addresses');
+  let addresses: number[] | undefined;
+  if (addrOpt !== undefined) {
+    addresses = typeof addrOpt === 'string' ? addrOpt.split(',').map((a) => Number(a.trim())) : [];
+    if (addresses.length === 0 || addresses.some((a) => !Number.isInteger(a) || a < 0 || a > 255)) {
+      throw new UsageError('--addresses must be a comma-separated list of pack addresses, e.g. 1,2,3');
+    }
+  }
   const sim = await simulateCommand(
     {
       family,
       ...(cells !== undefined ? { cells } : {}),
+      ...(addresses !== undefined ? { addresses } : {}),
       ...(seed !== undefined ? { seed } : {}),
       ...(typeof link === 'string' ? { link } : {}),
     },
@@ -226,7 +235,7 @@ async function cmdDemo(p: Parsed): Promise<number> {
 }
 
 export async function main(argv: readonly string[]): Promise<number> {
-  const p = parseArgs(argv, ['config', 'log-level', 'cells', 'seed', 'link', 'seconds']);
+  const p = parseArgs(argv, ['config', 'log-level', 'cells', 'seed', 'link', 'seconds', 'addresses']);
   if (p.options.has('version')) {
     process.stdout.write(`${version()}\n`);
     return 0;

@@ -1,8 +1,10 @@
 /**
  * `batterybank decode <family> HEX...`: decode captured frames into the snapshot's field names.
- * The hex arguments are joined (so `DD 03 00 …` split by the shell works) and read frame by frame;
- * the first bad frame is reported with its FrameError code.
+ * The hex arguments are joined (so `DD 03 00 …` split by the shell works); for the Pylontech/Seplos ASCII
+ * protocol the frame text itself (`~20024A…`) is accepted too. Frames are found with the family's own
+ * framer; bytes that belong to no valid frame are reported with the family's FrameError code.
  */
+import * as daly from '../bms/daly/protocol.js';
 import {
   decodeBasicInfo,
   decodeCellVoltages,
@@ -12,17 +14,30 @@ import {
   JbdRegister,
   toSnapshot,
 } from '../bms/jbd/protocol.js';
+import * as jkPb from '../bms/jk-modbus/protocol.js';
+import * as jkSerial from '../bms/jk-serial/protocol.js';
+import * as pylon from '../bms/pylon-rs485/protocol.js';
+import * as pylontech from '../bms/pylon-rs485/pylontech.js';
+import * as seplos from '../bms/pylon-rs485/seplos.js';
 import { fromHex, toHex } from '../bytes/hex.js';
+import type { BatterySnapshot } from '../domain/battery-snapshot.js';
 import { FrameError } from '../domain/errors.js';
 
 export type DecodedRecord = Record<string, unknown>;
+
+/** A snapshot without its timestamp (decode has no clock). */
+function fields(s: BatterySnapshot): DecodedRecord {
+  const { timestampMs: _t, ...rest } = s;
+  return rest;
+}
 
 /** Split a JBD byte string into frames by their length bytes; anything that does not fit is a FrameError. */
 function* jbdFrames(bytes: Uint8Array): Generator<Uint8Array> {
   let i = 0;
   while (i < bytes.length) {
-    if (bytes[i] !== JBD_START)
+    if (bytes[i] !== JBD_START) {
       throw new FrameError('bad-header', `byte ${i} is 0x${toHex(bytes.subarray(i, i + 1))}, expected 0xDD`);
+    }
     if (bytes.length - i < 4) throw new FrameError('truncated', `${bytes.length - i} byte(s) left at offset ${i}`);
     const total = (bytes[i + 3] as number) + 7;
     const end = Math.min(bytes.length, i + total);
@@ -38,8 +53,12 @@ function decodeJbd(frame: Uint8Array): DecodedRecord {
   switch (f.register) {
     case JbdRegister.basicInfo: {
       const basic = decodeBasicInfo(f.payload);
-      const { timestampMs: _t, ...snap } = toSnapshot({ basic }, 0);
-      return { ...base, ...snap, balanceBits: basic.balanceBits, protectionBits: basic.protectionBits };
+      return {
+        ...base,
+        ...fields(toSnapshot({ basic }, 0)),
+        balanceBits: basic.balanceBits,
+        protectionBits: basic.protectionBits,
+      };
     }
     case JbdRegister.cellVoltages:
       return { ...base, cellVoltages: decodeCellVoltages(f.payload) };
@@ -50,14 +69,89 @@ function decodeJbd(frame: Uint8Array): DecodedRecord {
   }
 }
 
-const FAMILIES: Record<
-  string,
-  { frames: (b: Uint8Array) => Iterable<Uint8Array>; decode: (f: Uint8Array) => DecodedRecord }
-> = {
+/**
+ * Frames of a family with an incremental framer: every byte must belong to a valid frame. Bytes that do not
+ * are decoded on their own with the family's strict decoder so the error names its real cause.
+ */
+function framed(
+  extract: (b: Uint8Array) => { frames: Uint8Array[]; rest: Uint8Array; discarded: number },
+  strict: (b: Uint8Array) => unknown,
+): (bytes: Uint8Array) => Iterable<Uint8Array> {
+  return (bytes) => {
+    const { frames, rest, discarded } = extract(bytes);
+    if (discarded > 0 || rest.length > 0 || frames.length === 0) {
+      const used = frames.reduce((n, f) => n + f.length, 0);
+      // Decode what the framer refused; if even that passes, the bytes are a fragment.
+      strict(frames.length === 0 ? bytes : bytes.subarray(0, bytes.length - used));
+      throw new FrameError('truncated', `${bytes.length - used} byte(s) do not form a complete frame`);
+    }
+    return frames;
+  };
+}
+
+function decodeJkPb(frame: Uint8Array): DecodedRecord {
+  const f = jkPb.decodeFrame(frame);
+  if ((f.kind === 'reply' || f.kind === 'record') && f.record.type === 'cell-info') {
+    return { ...f, ...fields(jkPb.toSnapshot({ status: f.record.cellInfo }, 0)) };
+  }
+  return { ...f };
+}
+
+function decodePylontech(frame: Uint8Array): DecodedRecord {
+  const { address, reply } = pylontech.decodeReply(frame);
+  if (reply?.kind === 'analog') {
+    const packs = reply.value.modules.map((analog) => fields(pylontech.toSnapshot({ analog }, 0)));
+    return { address, kind: 'analog', ...(packs.length === 1 ? packs[0] : { packs }) };
+  }
+  if (reply) return { address, ...reply };
+  const f = pylon.decodeFrame(frame);
+  return { address, cid2: f.cid2, info: toHex(f.info) };
+}
+
+function decodeSeplos(frame: Uint8Array): DecodedRecord {
+  const { address, reply } = seplos.decodeReply(frame);
+  if (reply?.kind === 'telemetry')
+    return { address, kind: 'telemetry', ...fields(seplos.toSnapshot({ telemetry: reply.value }, 0)) };
+  if (reply) return { address, ...reply };
+  const f = pylon.decodeFrame(frame);
+  return { address, cid2: f.cid2, info: toHex(f.info) };
+}
+
+interface DecodeFamily {
+  frames: (b: Uint8Array) => Iterable<Uint8Array>;
+  decode: (f: Uint8Array) => DecodedRecord;
+  /** Accepts the protocol's ASCII frame text as well as hex. */
+  ascii?: boolean;
+}
+
+const pylonFrames = framed(pylon.extractFrames, pylon.decodeFrame);
+
+const FAMILIES: Record<string, DecodeFamily> = {
   jbd: { frames: jbdFrames, decode: decodeJbd },
+  'jk-serial': {
+    frames: framed(jkSerial.extractFrames, jkSerial.decodeFrame),
+    decode: (f) => fields(jkSerial.toSnapshot(jkSerial.decodeReadAllReply(f), 0)),
+  },
+  'jk-modbus': {
+    frames: framed((b) => jkPb.extractFrames(b, { endOfInput: true }), jkPb.decodeFrame),
+    decode: decodeJkPb,
+  },
+  daly: { frames: framed(daly.extractFrames, daly.decodeFrame), decode: (f) => ({ ...daly.decodeReply(f) }) },
+  pylontech: { frames: pylonFrames, decode: decodePylontech, ascii: true },
+  seplos: { frames: pylonFrames, decode: decodeSeplos, ascii: true },
 };
 
 export const DECODE_FAMILIES = Object.keys(FAMILIES);
+
+function inputBytes(fam: DecodeFamily, args: readonly string[]): Uint8Array {
+  const joined = args.join('');
+  if (fam.ascii && joined.startsWith('~')) {
+    // The end-of-frame CR may be given as a real CR, as the two characters \r, or as <CR>.
+    const text = `${joined.replace(/(\r|\\r|<CR>)$/i, '')}\r`;
+    return Uint8Array.from(text, (c) => c.charCodeAt(0) & 0xff);
+  }
+  return fromHex(joined);
+}
 
 /**
  * Decode; returns the records decoded before the first error and that error (if any).
@@ -68,7 +162,7 @@ export function decodeHex(family: string, hexArgs: readonly string[]): { records
   if (!fam) return { records: [], error: `unknown family "${family}" (known: ${DECODE_FAMILIES.join(', ')})` };
   let bytes: Uint8Array;
   try {
-    bytes = fromHex(hexArgs.join(''));
+    bytes = inputBytes(fam, hexArgs);
   } catch (e) {
     return { records: [], error: `bad-hex: ${(e as Error).message}` };
   }
@@ -78,6 +172,7 @@ export function decodeHex(family: string, hexArgs: readonly string[]): { records
     for (const frame of fam.frames(bytes)) records.push(fam.decode(frame));
   } catch (e) {
     if (e instanceof FrameError) return { records, error: e.message };
+    if (e instanceof RangeError || e instanceof TypeError) return { records, error: `invalid-value: ${e.message}` };
     throw e;
   }
   return { records };

@@ -9,6 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { BusClient, eventually, plain } from '../support/bus-client.js';
 import { type DbusDaemon, startDbusDaemon } from '../support/dbus-daemon.js';
+import { readFixture } from '../support/fixtures.js';
 
 const CLI = fileURLToPath(new URL('../../dist/cli.js', import.meta.url));
 const UART_BASIC =
@@ -92,6 +93,37 @@ describe('batterybank decode', () => {
     expect(r.status).toBe(1);
     expect(r.stderr).toContain(code);
     expect(r.stderr.trim().split('\n')).toHaveLength(1);
+  });
+});
+
+describe('batterybank decode for every serial family (real captured frames)', () => {
+  const jkSerialReply = (readFixture('jk/JK-B2A24S20P-10.07-UART-TTL.txt').split('\n')[2] ?? '').replace('<<< ', '');
+  const pylonReply = (readFixture('seplos-pylon-rs485/python-pylontech-frames.txt').match(/^~[0-9A-F]+/m) ?? [''])[0];
+  test.each([
+    { family: 'jk-serial', args: [jkSerialReply], want: { voltage: 53.13, soc: 94, cellCount: 13 } },
+    {
+      family: 'daly',
+      args: ['a50190080212000074f5039a58'],
+      want: { kind: 'packStatus', value: { voltage: 53, current: -5.9, soc: 92.2 } },
+    },
+    { family: 'pylontech', args: [pylonReply], want: { address: 2, kind: 'analog' } },
+  ])('$family frames decode to JSON', ({ family, args, want }) => {
+    const r = cli(['decode', family, ...args]);
+    expect(r.stderr).toBe('');
+    expect(r.status).toBe(0);
+    expect(JSON.parse(r.stdout.trim().split('\n')[0] ?? '{}')).toMatchObject(want);
+  });
+
+  test('a Daly frame with a wrong checksum is named as such', () => {
+    const r = cli(['decode', 'daly', 'a50190080212000074f5039a59']);
+    expect(r.status).toBe(1);
+    expect(r.stderr).toContain('bad-checksum');
+  });
+
+  test('an unknown family is refused with the list of known ones', () => {
+    const r = cli(['decode', 'victron', 'DD']);
+    expect(r.status).toBe(1);
+    expect(r.stderr).toContain('known: jbd, jk-serial, jk-modbus, daly, pylontech, seplos');
   });
 });
 

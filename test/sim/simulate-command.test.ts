@@ -45,8 +45,24 @@ describe('simulateCommand', () => {
     }
   });
 
+  it.each(['jbd', 'jk-serial', 'jk-modbus', 'daly', 'pylontech', 'seplos'])(
+    'serves a %s simulator on a pty and removes it when closed',
+    async (family) => {
+      const link = join(dir, `tty-${family}`);
+      const lines: string[] = [];
+      const sim = await simulateCommand({ family, link, seed: 1 }, (l) => lines.push(l));
+      try {
+        expect(lines[0]).toBe(`PTY ${link}`);
+        expect(existsSync(link)).toBe(true);
+      } finally {
+        await sim.close();
+      }
+      expect(existsSync(link)).toBe(false);
+    },
+  );
+
   it('rejects a family it cannot simulate and an impossible cell count', async () => {
-    await expect(simulateCommand({ family: 'daly' }, () => undefined)).rejects.toThrow(/cannot simulate "daly"/);
+    await expect(simulateCommand({ family: 'victron' }, () => undefined)).rejects.toThrow(/cannot simulate "victron"/);
     await expect(simulateCommand({ family: 'jbd', cells: 40 }, () => undefined)).rejects.toThrow(RangeError);
   });
 });
