@@ -7,6 +7,7 @@ import { readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { DECODE_FAMILIES, decodeHex } from './cli/decode.js';
+import { probeCommand } from './cli/probe.js';
 import { ConfigError, loadConfig, parseConfig } from './config.js';
 import { formatStatusTable, readBatteryStatus, StatusReader } from './dbus/status-reader.js';
 import { startPrivateBus } from './demo/private-bus.js';
@@ -33,6 +34,7 @@ commands:
   simulate <family> [--cells N] [--addresses 1,2] [--seed N] [--link PATH]
                                         a simulated BMS on a new pseudo-terminal; first line: PTY <path>
   decode <family> HEX...                decode captured frames, one JSON object per frame
+  probe PORT [--all-addresses]          which BMS answers on PORT, and the config lines for it
   status                                table of every com.victronenergy.battery.* on the bus
   demo [--cells N] [--seconds N]        private bus + simulated JBD + driver + live view (npm start)
   --version, --help
@@ -158,6 +160,14 @@ function cmdDecode(p: Parsed): number {
   return 0;
 }
 
+async function cmdProbe(p: Parsed): Promise<number> {
+  const port = p.positional[1];
+  if (!port) throw new UsageError('probe needs a port, e.g. `probe /dev/ttyUSB0`');
+  return probeCommand(port, { allAddresses: p.options.has('all-addresses') }, (line) =>
+    process.stdout.write(`${line}\n`),
+  );
+}
+
 async function cmdStatus(): Promise<number> {
   const records = await readBatteryStatus();
   process.stdout.write(
@@ -252,6 +262,8 @@ export async function main(argv: readonly string[]): Promise<number> {
       return cmdSimulate(p);
     case 'decode':
       return cmdDecode(p);
+    case 'probe':
+      return cmdProbe(p);
     case 'status':
       return cmdStatus();
     case 'demo':
