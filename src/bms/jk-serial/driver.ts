@@ -3,13 +3,13 @@
  *
  *   every pollIntervalMs:  read all (4E 57 … 06 03 00 …) → TLV reply → snapshot
  *
- * The line (open, reopen with back-off after a loss or a run of unanswered requests, close on stop) is a
- * RequestBus with this driver as its only user; the poll loop is the one the JK-PB driver uses too.
+ * The line (open, reopen with back-off after a loss or a run of unanswered cycles, close on stop) is a SerialBus
+ * with this driver as its only unit.
  */
 import type { BatterySnapshot } from '../../domain/battery-snapshot.js';
 import type { Link } from '../../links/link.js';
-import { RequestBus } from '../jk-modbus/bus.js';
-import { PolledBusDriver } from '../jk-modbus/polling.js';
+import { type BusChannel, type BusLineOptions, SerialBus } from '../../links/serial-bus.js';
+import { type BusOrLink, busFrom, defaultReplyTimeoutMs, PolledDriver } from '../driver.js';
 import {
   decodeReadAllReply,
   encodeReadAllRequest,
@@ -23,20 +23,17 @@ import {
 /** Default line speed of the GPS / TTL port. */
 export const JK_SERIAL_BAUD_RATE = 115200;
 
-/** Options of {@link JkSerialDriver}. */
-export interface JkSerialDriverOptions {
-  /** The byte link to the BMS (115200 Bd); the driver opens and closes it. */
-  link: Link<Uint8Array>;
+/** The line of one JK board's GPS / TTL port. */
+export function createJkSerialBus(link: Link<Uint8Array>, line: BusLineOptions = {}): SerialBus {
+  return new SerialBus({ ...line, link, framer: new JkSerialFramer() });
+}
+
+/** Options of {@link JkSerialDriver}: a bus, or a link (115200 Bd; the line options shape the bus made for it). */
+export interface JkSerialDriverOptions extends BusOrLink {
   /** Time between the starts of two poll cycles, ms (default 1000). */
   pollIntervalMs?: number;
   /** Time allowed for the reply, ms (default 800, or 80 % of a shorter poll interval); must be < pollIntervalMs. */
   replyTimeoutMs?: number;
-  /** Consecutive cycles without a reply after which the link is closed and reopened (default 3). */
-  maxSilentCycles?: number;
-  /** First reopen delay, ms (default 500); doubles up to `reconnectMaxMs`. */
-  reconnectMinMs?: number;
-  /** Longest reopen delay, ms (default 10 000). */
-  reconnectMaxMs?: number;
   /** Wall clock for snapshot timestamps (default Date.now). */
   now?: () => number;
 }
@@ -51,35 +48,20 @@ function isReadAllReply(frame: Uint8Array): boolean {
 }
 
 /** BmsDriver for JK boards on their GPS / TTL (or RS485 adapter) port. */
-export class JkSerialDriver extends PolledBusDriver {
+export class JkSerialDriver extends PolledDriver {
   readonly family = 'jk-serial';
-  readonly replyTimeoutMs: number;
 
   constructor(opts: JkSerialDriverOptions) {
     const pollIntervalMs = opts.pollIntervalMs ?? 1000;
-    super(
-      new RequestBus({
-        link: opts.link,
-        framer: new JkSerialFramer(),
-        maxSilentRequests: opts.maxSilentCycles ?? 3,
-        ...(opts.reconnectMinMs !== undefined ? { reconnectMinMs: opts.reconnectMinMs } : {}),
-        ...(opts.reconnectMaxMs !== undefined ? { reconnectMaxMs: opts.reconnectMaxMs } : {}),
-      }),
-      { pollIntervalMs, now: opts.now },
-    );
-    this.replyTimeoutMs = opts.replyTimeoutMs ?? Math.min(800, Math.round(pollIntervalMs * 0.8));
-    if (!(this.replyTimeoutMs > 0 && this.replyTimeoutMs < pollIntervalMs)) {
-      throw new RangeError(
-        `replyTimeoutMs (${this.replyTimeoutMs}) must be > 0 and < pollIntervalMs (${pollIntervalMs})`,
-      );
-    }
+    super(busFrom(opts, createJkSerialBus), {
+      pollIntervalMs,
+      replyTimeoutMs: opts.replyTimeoutMs ?? defaultReplyTimeoutMs(pollIntervalMs, 800),
+      now: opts.now,
+    });
   }
 
-  protected async poll(): Promise<BatterySnapshot> {
-    const frame = await this.bus.request(encodeReadAllRequest(), {
-      timeoutMs: this.replyTimeoutMs,
-      isReply: isReadAllReply,
-    });
+  protected async readSnapshot(channel: BusChannel): Promise<BatterySnapshot> {
+    const frame = await this.request(channel, encodeReadAllRequest(), isReadAllReply);
     return toSnapshot(decodeReadAllReply(frame), this.now());
   }
 }

@@ -1,14 +1,14 @@
 /**
- * JkPbDriver end to end on real parts: several drivers (one per pack address) sharing one RequestBus over the
+ * JkPbDriver end to end on real parts: several drivers (one per pack address) sharing one SerialBus over the
  * real `serialport` on a real pty, the JK-PB bus simulator on the other end.
  */
 import { join } from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import type { DriverEvent } from '../../src/bms/driver.js';
-import type { RequestBus } from '../../src/bms/jk-modbus/bus.js';
 import { createJkPbBus, JK_PB_BAUD_RATE, JkPbDriver } from '../../src/bms/jk-modbus/driver.js';
 import { decodeRequest, extractFrames } from '../../src/bms/jk-modbus/protocol.js';
 import type { BatterySnapshot } from '../../src/domain/battery-snapshot.js';
+import type { SerialBus } from '../../src/links/serial-bus.js';
 import { SerialLink } from '../../src/links/serial-link.js';
 import { JkModbusSimulator, type JkPbSimValues } from '../../src/sim/jk-modbus-simulator.js';
 import { runSimulatorOnPty, type SimulatorOnPty } from '../../src/sim/pty.js';
@@ -50,7 +50,7 @@ interface BusRig {
   sim: JkModbusSimulator;
   running: SimulatorOnPty;
   link: SerialLink;
-  bus: RequestBus;
+  bus: SerialBus;
   packs: Map<number, Pack>;
   /** Addresses of the requests the device side received, in order. */
   requests: number[];

@@ -58,10 +58,10 @@ async function busRig(
       requests.push([d.address, d.cid2]);
     }
   });
-  const bus = createPylonBus({ link: new SerialLink({ path }), ...timing });
+  const bus = createPylonBus(new SerialLink({ path }));
   const packs = new Map<number, PackRig>();
   for (const address of addresses) {
-    const driver = new PylonRs485Driver({ protocol, address, bus });
+    const driver = new PylonRs485Driver({ protocol, address, bus, ...timing });
     const rig: PackRig = { driver, snapshots: [], events: [] };
     driver.onSnapshot((s) => rig.snapshots.push(s));
     driver.onEvent((e) => rig.events.push(e));
