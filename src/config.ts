@@ -32,15 +32,21 @@ export interface ChargeConfig {
   mosTemperatureAlarm: number;
 }
 
-/** A `protocol =` value: the id of a family in src/bms/registry.ts. */
+/** A `protocol =` value: the id of a family in src/bms/registry.ts, or `auto` (detected on the port). */
 export type Protocol = string;
+export const AUTO_PROTOCOL = 'auto';
 
 export interface BatteryConfig {
   /** Section id: `house` for `[battery.house]`; `[a-z0-9_]+`. */
   id: string;
   protocol: Protocol;
   port: string;
-  baudRate: number;
+  /** Undefined only for `protocol = auto` without a configured rate (the detected rate is used). */
+  baudRate: number | undefined;
+  /** Bus address on a shared RS485 port (families with addressing); undefined = the family's default. */
+  address: number | undefined;
+  /** Family options by config key (e.g. Daly `host_address`). */
+  options: Record<string, number>;
   pollIntervalMs: number;
   replyTimeoutMs: number;
   staleAfterMs: number;
@@ -126,6 +132,8 @@ export const DEFAULT_CHARGE: ChargeConfig = {
 
 const BATTERY_KEYS = [
   'protocol',
+  'address',
+  ...new Set(FAMILIES.flatMap((f) => f.options.map((o) => o.key))),
   'port',
   'baud_rate',
   'poll_interval',
@@ -271,7 +279,9 @@ export function parseConfig(sources: readonly { file: string; text: string }[]):
     const protoLoc = get('protocol');
     const protocol = protoLoc?.value;
     const fam = protocol ? findFamily(protocol) : undefined;
-    if (!protocol || !fam) fail(protoLoc, file, name, 'protocol', `one of ${FAMILIES.map((f) => f.id).join(', ')}`);
+    if (!protocol || (!fam && protocol !== AUTO_PROTOCOL)) {
+      fail(protoLoc, file, name, 'protocol', `one of ${[AUTO_PROTOCOL, ...FAMILIES.map((f) => f.id)].join(', ')}`);
+    }
     const portLoc = get('port');
     if (!portLoc || portLoc.value.trim() === '')
       fail(portLoc, file, name, 'port', 'a serial device path such as /dev/ttyUSB0');
@@ -288,7 +298,38 @@ export function parseConfig(sources: readonly { file: string; text: string }[]):
     if (replyS >= pollS)
       fail(get('reply_timeout'), file, name, 'reply_timeout', `less than poll_interval (${pollS} s)`);
     if (staleS <= pollS) fail(get('stale_after'), file, name, 'stale_after', `more than poll_interval (${pollS} s)`);
-    const baudRate = numKey('baud_rate', fam.baudRate, 300, 4_000_000, 'a baud rate such as 9600');
+    const baudLoc = get('baud_rate');
+    const baudRate = baudLoc ? numKey('baud_rate', 0, 300, 4_000_000, 'a baud rate such as 9600') : fam?.baudRate;
+    let address: number | undefined;
+    const addrLoc = get('address');
+    if (addrLoc !== undefined) {
+      const a = fam?.addressing;
+      if (a === 'none') fail(addrLoc, file, name, 'address', `no address: protocol ${protocol} has one BMS per port`);
+      const min = a ? a.min : 0;
+      const max = a ? a.max : 255;
+      const v = num(min, max)(addrLoc.value);
+      if (v === undefined || !Number.isInteger(v)) fail(addrLoc, file, name, 'address', `a bus address ${min}–${max}`);
+      address = v;
+    }
+    const options: Record<string, number> = {};
+    for (const opt of FAMILIES.flatMap((f) => f.options)) {
+      const loc = get(opt.key);
+      if (loc === undefined || options[opt.key] !== undefined) continue;
+      if (!fam?.options.some((o) => o.key === opt.key)) {
+        fail(loc, file, name, opt.key, `nothing: ${opt.key} belongs to another protocol`);
+      }
+      const v = num(0, 0xffff)(loc.value);
+      if (v === undefined || !opt.choices.includes(v)) {
+        fail(
+          loc,
+          file,
+          name,
+          opt.key,
+          `one of ${opt.choices.map((c) => `0x${c.toString(16).toUpperCase()}`).join(', ')}`,
+        );
+      }
+      options[opt.key] = v;
+    }
     const deviceInstance = numKey('device_instance', 100 + batteries.length, 0, 999, 'an instance number 0–999');
     const bc = readCharge(sec, name, file, charge);
     checkCharge(bc, name, file);
@@ -296,22 +337,58 @@ export function parseConfig(sources: readonly { file: string; text: string }[]):
       id,
       protocol,
       port: portLoc.value.trim(),
-      baudRate: Math.round(baudRate),
+      baudRate: baudRate === undefined ? undefined : Math.round(baudRate),
+      address,
+      options,
       pollIntervalMs: Math.round(pollS * 1000),
       replyTimeoutMs: Math.round(replyS * 1000),
       staleAfterMs: Math.round(staleS * 1000),
       deviceInstance: Math.round(deviceInstance),
       customName: get('custom_name')?.value ?? '',
-      productName: get('product_name')?.value ?? fam.productName,
+      productName: get('product_name')?.value ?? fam?.productName ?? 'Battery BMS',
       charge: bc,
     });
   }
+  checkSharedPorts(batteries, file);
   if (batteries.length === 0) {
     throw new ConfigError(
       `${file}: no battery configured: add a section such as [battery.house] with protocol and port`,
     );
   }
   return { general: { logLevel, productId }, batteries, files: sources.map((s) => s.file) };
+}
+
+/**
+ * Batteries on one port share one line: the same protocol and baud rate, and distinct addresses (a family
+ * without addressing can have only one battery per port). `auto` must have its port to itself.
+ */
+function checkSharedPorts(batteries: readonly BatteryConfig[], file: string): void {
+  const byPort = new Map<string, BatteryConfig[]>();
+  for (const b of batteries) byPort.set(b.port, [...(byPort.get(b.port) ?? []), b]);
+  for (const [port, group] of byPort) {
+    if (group.length < 2) continue;
+    const names = group.map((b) => `[battery.${b.id}]`).join(', ');
+    const first = group[0] as BatteryConfig;
+    if (group.some((b) => b.protocol !== first.protocol || b.baudRate !== first.baudRate)) {
+      throw new ConfigError(
+        `${file}: ${names} share port ${port} but not protocol and baud rate; one line speaks one protocol`,
+      );
+    }
+    const fam = findFamily(first.protocol);
+    if (!fam || fam.addressing === 'none') {
+      throw new ConfigError(
+        `${file}: ${names} share port ${port}, but protocol ${first.protocol} has no bus address: one battery per port`,
+      );
+    }
+    const seen = new Map<number, string>();
+    for (const b of group) {
+      const a = b.address ?? fam.addressing.default;
+      const other = seen.get(a);
+      if (other)
+        throw new ConfigError(`${file}: [battery.${b.id}] and [battery.${other}] both use address ${a} on ${port}`);
+      seen.set(a, b.id);
+    }
+  }
 }
 
 /** Read the default file (if present) and the user's file, then validate. */

@@ -9,9 +9,10 @@
  * BMS is dead at start. If the BMS later reports a different cell count the service is registered anew.
  */
 import { BatteryMonitor } from './battery/battery-monitor.js';
+import { DetectCache, type Detection, detectOnPort } from './bms/autodetect.js';
 import type { BmsDriver } from './bms/driver.js';
-import { findFamily } from './bms/registry.js';
-import type { BatteryConfig, Config } from './config.js';
+import { type BmsFamily, BusPool, findFamily } from './bms/registry.js';
+import { AUTO_PROTOCOL, type BatteryConfig, type Config, ConfigError } from './config.js';
 import type { BatteryInfoExtras } from './dbus/battery-service.js';
 import { BatteryService } from './dbus/battery-service.js';
 import type { BatteryState } from './domain/battery-state.js';
@@ -30,6 +31,8 @@ export interface RunOptions {
   busAddress?: string;
   /** Where the state file lives; none = nothing persisted. */
   stateFile?: string;
+  /** Where `protocol = auto` remembers what it found per port; none = detect from scratch every start. */
+  detectCacheFile?: string;
   now?: () => number;
   /** Called when the process must exit (the bus connection died): daemontools restarts us. */
   onFatal: (reason: Error) => void;
@@ -60,47 +63,82 @@ function extrasOf(state: BatteryState): BatteryInfoExtras {
   };
 }
 
+/** `protocol = auto`: retry detection after this long, doubling up to the max, forever. */
+const DETECT_RETRY_MIN_MS = 10_000;
+const DETECT_RETRY_MAX_MS = 120_000;
+
+function describeLink(bus: { description: string }, address: number | undefined): string {
+  return address === undefined ? bus.description : `${bus.description} address ${address}`;
+}
+
 class BatteryRunner implements RunningBattery {
   readonly id: string;
   readonly monitor: BatteryMonitor;
   service: BatteryService | undefined;
-  private readonly driver: BmsDriver;
+  private driver: BmsDriver | undefined;
   private cellCount: number | undefined;
   private creating: Promise<void> | undefined;
   private waitTimer: NodeJS.Timeout | undefined;
+  private detectTimer: NodeJS.Timeout | undefined;
   private stopped = false;
+  private readonly now: () => number;
 
   constructor(
     private readonly cfg: BatteryConfig,
     private readonly opts: RunOptions,
     private readonly store: StateStore,
     private readonly log: Logger,
+    private readonly pool: BusPool,
+    private readonly detectCache: DetectCache | undefined,
   ) {
     this.id = cfg.id;
-    const now = opts.now ?? Date.now;
-    const family = findFamily(cfg.protocol);
-    if (!family) throw new Error(`unknown protocol ${cfg.protocol}`);
-    const link = new SerialLink({ path: cfg.port, baudRate: cfg.baudRate });
-    this.driver = family.createDriver(link, {
-      pollIntervalMs: cfg.pollIntervalMs,
-      replyTimeoutMs: cfg.replyTimeoutMs,
-      now,
-    });
+    this.now = opts.now ?? Date.now;
     this.monitor = new BatteryMonitor({
       id: cfg.id,
-      connection: link.description,
+      connection: `Serial ${cfg.port}`,
       productName: cfg.productName,
       timing: { pollIntervalMs: cfg.pollIntervalMs, staleAfterMs: cfg.staleAfterMs },
       charge: cfg.charge,
-      now,
+      now: this.now,
     });
+    if (cfg.protocol !== AUTO_PROTOCOL) {
+      const family = findFamily(cfg.protocol);
+      if (!family) throw new ConfigError(`[battery.${cfg.id}] unknown protocol ${cfg.protocol}`);
+      this.driver = this.makeDriver(family, cfg.baudRate, cfg.address);
+    }
     const stored = store.get(`${cfg.id}.cellCount`);
     this.cellCount = typeof stored === 'number' && stored > 0 && stored <= 64 ? stored : undefined;
   }
 
+  /** A driver on the port's shared bus (the pool refuses impossible sharing with a ConfigError-worthy message). */
+  private makeDriver(family: BmsFamily, baudRate: number | undefined, address: number | undefined): BmsDriver {
+    let bus: ReturnType<BusPool['bus']>;
+    try {
+      bus = this.pool.bus(family, {
+        path: this.cfg.port,
+        ...(baudRate !== undefined ? { baudRate } : {}),
+        ...(address !== undefined ? { address } : {}),
+        owner: `[battery.${this.cfg.id}]`,
+      });
+    } catch (e) {
+      throw new ConfigError(errorMessage(e));
+    }
+    const driver = family.createDriver(bus, {
+      address,
+      pollIntervalMs: this.cfg.pollIntervalMs,
+      replyTimeoutMs: this.cfg.replyTimeoutMs,
+      now: this.now,
+      options: this.cfg.options,
+    });
+    const shown = family.addressing === 'none' ? undefined : (address ?? family.addressing.default);
+    this.monitor.setIdentity(
+      describeLink(bus, shown),
+      this.cfg.productName === 'Battery BMS' ? family.productName : this.cfg.productName,
+    );
+    return driver;
+  }
+
   start(): void {
-    this.driver.onEvent((e) => this.log[e.level](e.message));
-    this.driver.onSnapshot((s) => this.monitor.ingest(s));
     this.monitor.onHealthChange((h, prev) => {
       const line = `battery is ${h} (was ${prev})`;
       if (h === 'online') this.log.info(line);
@@ -108,7 +146,8 @@ class BatteryRunner implements RunningBattery {
     });
     this.monitor.onState((state) => this.publish(state));
     this.monitor.start();
-    this.driver.start();
+    if (this.driver) this.startDriver(this.driver);
+    else this.detect(DETECT_RETRY_MIN_MS);
     this.waitTimer = setTimeout(() => {
       if (!this.service && !this.creating) {
         this.log.warn(
@@ -117,6 +156,41 @@ class BatteryRunner implements RunningBattery {
         this.ensureService(this.cellCount ?? 0);
       }
     }, FIRST_DATA_WAIT_MS);
+  }
+
+  private startDriver(driver: BmsDriver): void {
+    driver.onEvent((e) => this.log[e.level](e.message));
+    driver.onSnapshot((s) => this.monitor.ingest(s));
+    driver.start();
+  }
+
+  /** protocol = auto: find the BMS on the port (cached family first), then run its driver; retry while nothing answers. */
+  private detect(retryMs: number): void {
+    if (this.stopped) return;
+    const started = this.now();
+    detectOnPort({ path: this.cfg.port, ...(this.detectCache ? { cache: this.detectCache } : {}) })
+      .then((found: Detection[]) => {
+        if (this.stopped) return;
+        const hit = found[0];
+        const family = hit ? findFamily(hit.family) : undefined;
+        if (!hit || !family) {
+          this.log[retryMs === DETECT_RETRY_MIN_MS ? 'warn' : 'debug'](
+            `autodetect: no known BMS answers on ${this.cfg.port}; trying again in ${retryMs / 1000} s`,
+          );
+          this.detectTimer = setTimeout(() => this.detect(Math.min(retryMs * 2, DETECT_RETRY_MAX_MS)), retryMs);
+          return;
+        }
+        this.log.info(
+          `autodetect: ${family.id} at ${hit.baudRate} Bd${hit.address !== undefined ? ` address ${hit.address}` : ''}` +
+            `${hit.model ? ` (${hit.model})` : ''} on ${this.cfg.port} in ${this.now() - started} ms`,
+        );
+        this.driver = this.makeDriver(family, hit.baudRate, hit.address);
+        this.startDriver(this.driver);
+      })
+      .catch((e: unknown) => {
+        this.log.warn(`autodetect on ${this.cfg.port} failed: ${errorMessage(e)}; trying again in ${retryMs / 1000} s`);
+        this.detectTimer = setTimeout(() => this.detect(Math.min(retryMs * 2, DETECT_RETRY_MAX_MS)), retryMs);
+      });
   }
 
   private publish(state: BatteryState): void {
@@ -195,22 +269,29 @@ class BatteryRunner implements RunningBattery {
   async stop(): Promise<void> {
     this.stopped = true;
     if (this.waitTimer) clearTimeout(this.waitTimer);
+    if (this.detectTimer) clearTimeout(this.detectTimer);
     this.monitor.stop();
     await this.creating?.catch(() => undefined);
     await this.service?.close().catch(() => undefined);
     this.service = undefined;
-    await this.driver.stop();
+    await this.driver?.stop();
   }
 }
 
 /** Start every configured battery. Resolves at once; services appear as their data arrives. */
 export function startService(opts: RunOptions): Running {
   const store = new StateStore(opts.stateFile);
-  const runners = opts.config.batteries.map((b) => new BatteryRunner(b, opts, store, opts.logger.child(b.id)));
+  const pool = new BusPool((port) => new SerialLink(port));
+  const cache = opts.detectCacheFile ? new DetectCache(opts.detectCacheFile) : undefined;
+  void cache?.load();
+  // Every runner is built before any starts: a port-sharing conflict is a config error, not half a start.
+  const runners = opts.config.batteries.map(
+    (b) => new BatteryRunner(b, opts, store, opts.logger.child(b.id), pool, cache),
+  );
   for (const r of runners) r.start();
   opts.logger.info(
     `dbus-batterybank ${opts.version}: ${runners.length} batter${runners.length === 1 ? 'y' : 'ies'} (${opts.config.batteries
-      .map((b) => `${b.id}: ${b.protocol} on ${b.port}`)
+      .map((b) => `${b.id}: ${b.protocol} on ${b.port}${b.address !== undefined ? ` address ${b.address}` : ''}`)
       .join(', ')})`,
   );
   return {

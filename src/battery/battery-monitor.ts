@@ -35,11 +35,19 @@ export class BatteryMonitor {
   private timer: NodeJS.Timeout | undefined;
 
   constructor(private readonly opts: BatteryMonitorOptions) {
+    this.opts = { ...opts };
     this.current = this.compute();
   }
 
   get state(): BatteryState {
     return this.current;
+  }
+
+  /** The link or product became known later (protocol = auto): shown from the next update on. */
+  setIdentity(connection: string, productName: string): void {
+    this.opts.connection = connection;
+    this.opts.productName = productName;
+    this.update();
   }
 
   /** A fresh snapshot from the driver. */

@@ -18,6 +18,8 @@ describe('parseConfig', () => {
         protocol: 'jbd',
         port: '/dev/ttyUSB0',
         baudRate: 9600,
+        address: undefined,
+        options: {},
         pollIntervalMs: 1000,
         replyTimeoutMs: 500,
         staleAfterMs: 10_000,
@@ -55,7 +57,42 @@ describe('parseConfig', () => {
     {
       case: 'unknown protocol',
       text: '[battery.x]\nprotocol = foo\nport = /dev/x\n',
-      msg: 'config.ini: [battery.x] protocol = "foo": expected one of jbd',
+      msg: 'config.ini: [battery.x] protocol = "foo": expected one of auto, jbd, jk-serial, jk-modbus, daly, pylontech, seplos',
+    },
+    {
+      case: 'an address for a family without addressing',
+      text: `${minimal}address = 2\n`,
+      msg: '[battery.house] address = "2": expected no address: protocol jbd has one BMS per port',
+    },
+    {
+      case: 'a JK-PB address out of range',
+      text: '[battery.p]\nprotocol = jk-modbus\nport = /dev/x\naddress = 16\n',
+      msg: 'address = "16": expected a bus address 1–15',
+    },
+    {
+      case: 'two JBD on one port',
+      text: `${minimal}[battery.b]\nprotocol = jbd\nport = /dev/ttyUSB0\n`,
+      msg: '[battery.house], [battery.b] share port /dev/ttyUSB0, but protocol jbd has no bus address',
+    },
+    {
+      case: 'two packs with one address',
+      text: '[battery.a]\nprotocol = pylontech\nport = /dev/x\naddress = 2\n[battery.b]\nprotocol = pylontech\nport = /dev/x\n',
+      msg: 'both use address 2 on /dev/x',
+    },
+    {
+      case: 'two protocols on one port',
+      text: '[battery.a]\nprotocol = pylontech\nport = /dev/x\n[battery.b]\nprotocol = seplos\nport = /dev/x\n',
+      msg: 'share port /dev/x but not protocol and baud rate',
+    },
+    {
+      case: 'a Daly option on a JBD',
+      text: `${minimal}host_address = 0x80\n`,
+      msg: 'host_address = "0x80": expected nothing: host_address belongs to another protocol',
+    },
+    {
+      case: 'a Daly host address that is not 0x40 or 0x80',
+      text: '[battery.d]\nprotocol = daly\nport = /dev/x\nhost_address = 0x41\n',
+      msg: 'expected one of 0x40, 0x80',
     },
     {
       case: 'missing port',
@@ -100,6 +137,31 @@ describe('parseConfig', () => {
   ])('$case is refused with a message naming file, section, key and value', ({ text, msg }) => {
     expect(() => user(text)).toThrow(ConfigError);
     expect(() => user(text)).toThrow(msg);
+  });
+
+  test('three Pylontech packs share one port by address, each with the family defaults', () => {
+    const c = user(
+      '[battery.p1]\nprotocol = pylontech\nport = /dev/ttyUSB0\naddress = 2\n' +
+        '[battery.p2]\nprotocol = pylontech\nport = /dev/ttyUSB0\naddress = 3\n' +
+        '[battery.p3]\nprotocol = pylontech\nport = /dev/ttyUSB0\naddress = 4\n',
+    );
+    expect(c.batteries.map((b) => [b.id, b.address, b.baudRate, b.productName])).toEqual([
+      ['p1', 2, 115200, 'Pylontech battery'],
+      ['p2', 3, 115200, 'Pylontech battery'],
+      ['p3', 4, 115200, 'Pylontech battery'],
+    ]);
+  });
+
+  test('protocol = auto leaves the baud rate to detection', () => {
+    const b = user('[battery.a]\nprotocol = auto\nport = /dev/ttyUSB0\n').batteries[0];
+    expect(b?.protocol).toBe('auto');
+    expect(b?.baudRate).toBeUndefined();
+  });
+
+  test('a Daly on the UART port takes host_address 0x80', () => {
+    expect(user('[battery.d]\nprotocol = daly\nport = /dev/x\nhost_address = 0x80\n').batteries[0]?.options).toEqual({
+      host_address: 0x80,
+    });
   });
 
   test('product_id accepts hex', () => {
