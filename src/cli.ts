@@ -106,6 +106,7 @@ async function cmdRun(p: Parsed): Promise<number> {
     logger,
     version: version(),
     stateFile: join(dirname(resolve(file)), 'batterybank-state.json'),
+    detectCacheFile: join(dirname(resolve(file)), 'autodetect-cache.json'),
     onFatal: (reason) => {
       logger.error(`${reason.message}; exiting so the supervisor restarts the driver`);
       process.exit(1);
