@@ -7,6 +7,13 @@ import { readFileSync } from 'node:fs';
 import { parse } from 'ini';
 import { FAMILIES, findFamily } from './bms/registry.js';
 import { isLogLevel, type LogLevel } from './log.js';
+import {
+  type ChargeControlConfig,
+  ChargeControlConfigError,
+  canonicalChargeControlKey,
+  isChargeControlKey,
+  parseChargeControlConfig,
+} from './policy/charge-control-config.js';
 
 export class ConfigError extends Error {
   override readonly name = 'ConfigError';
@@ -55,7 +62,10 @@ export interface BatteryConfig {
   /** Initial /CustomName when localsettings has none. */
   customName: string;
   productName: string;
+  /** Alarm thresholds (and the hard limits they share with `control`). */
   charge: ChargeConfig;
+  /** The charge-control policy's settings (src/policy/charge-control-config.ts). */
+  control: ChargeControlConfig;
 }
 
 export interface GeneralConfig {
@@ -205,14 +215,90 @@ function readCharge(
   return out;
 }
 
-function checkUnknownKeys(sec: Map<string, Located>, section: string, allowed: readonly string[], file: string): void {
+function checkUnknownKeys(
+  sec: Map<string, Located>,
+  section: string,
+  allowed: readonly string[],
+  file: string,
+  alsoAllowed: (key: string) => boolean = () => false,
+): void {
   for (const [key, loc] of sec) {
-    if (!allowed.includes(key)) {
+    if (!allowed.includes(key) && !alsoAllowed(key)) {
       throw new ConfigError(
         `${loc.file ?? file}: [${section}] unknown key "${key}" (known keys: ${[...allowed].sort().join(', ')})`,
       );
     }
   }
+}
+
+/** Case-insensitive key lookup (dbus-serialbattery's keys are upper case). */
+function lookupKey(sec: Map<string, Located> | undefined, key: string): Located | undefined {
+  if (!sec) return undefined;
+  const direct = sec.get(key);
+  if (direct) return direct;
+  const lower = key.toLowerCase();
+  for (const [k, v] of sec) if (k.toLowerCase() === lower) return v;
+  return undefined;
+}
+
+/**
+ * The charge-control settings of one battery: its own section first, then [charge], then the defaults. The
+ * hard limits it shares with the alarm thresholds (cell OVP/UVP, temperature windows, …) are copied back so
+ * both always agree, whichever spelling the user wrote.
+ */
+function readControl(
+  sec: Map<string, Located> | undefined,
+  chargeSec: Map<string, Located> | undefined,
+  section: string,
+  file: string,
+  files: readonly string[],
+): ChargeControlConfig {
+  // Precedence levels: the battery's own section, then [charge] of each file, the user's before the defaults.
+  // A setting is read from the first level that names it in any spelling (ours or a dbus-serialbattery alias),
+  // so the user's MAX_BATTERY_CHARGE_CURRENT overrides the shipped max_charge_current instead of clashing.
+  const levels: { sec: Map<string, Located>; label: string }[] = [];
+  if (sec) levels.push({ sec, label: section });
+  for (const f of [...files].reverse()) {
+    const part = new Map([...(chargeSec ?? [])].filter(([, loc]) => loc.file === f));
+    if (part.size > 0) levels.push({ sec: part, label: 'charge' });
+  }
+  const levelOf = (key: string) => {
+    const canonical = canonicalChargeControlKey(key) ?? key;
+    return levels.find((l) => [...l.sec.keys()].some((k) => (canonicalChargeControlKey(k) ?? k) === canonical));
+  };
+  try {
+    return parseChargeControlConfig(
+      (k) => {
+        const level = levelOf(k);
+        return level ? lookupKey(level.sec, k)?.value : undefined;
+      },
+      (k) => {
+        const level = levelOf(k);
+        const loc = level ? lookupKey(level.sec, k) : undefined;
+        return `${loc?.file ?? file}: [${level?.label ?? section}]`;
+      },
+    );
+  } catch (e) {
+    // "file: [section]: key = …" → the "file: [section] key = …" shape of every other config error.
+    if (e instanceof ChargeControlConfigError) throw new ConfigError(e.message.replace(']: ', '] '));
+    throw e;
+  }
+}
+
+function shareHardLimits(charge: ChargeConfig, control: ChargeControlConfig): ChargeConfig {
+  return {
+    ...charge,
+    maxCellVoltage: control.maxCellVoltage,
+    minCellVoltage: control.minCellVoltage,
+    cellOvpVoltage: control.cellOvpVoltage,
+    cellUvpVoltage: control.cellUvpVoltage,
+    maxChargeCurrent: control.maxChargeCurrent,
+    maxDischargeCurrent: control.maxDischargeCurrent,
+    chargeMinTemperature: control.chargeMinTemperature,
+    chargeMaxTemperature: control.chargeMaxTemperature,
+    dischargeMinTemperature: control.dischargeMinTemperature,
+    dischargeMaxTemperature: control.dischargeMaxTemperature,
+  };
 }
 
 function checkCharge(c: ChargeConfig, section: string, file: string): void {
@@ -249,9 +335,10 @@ export function parseConfig(sources: readonly { file: string; text: string }[]):
 
   for (const [name, sec] of merged) {
     if (name === 'general') checkUnknownKeys(sec, name, GENERAL_KEYS, file);
-    else if (name === 'charge') checkUnknownKeys(sec, name, chargeKeys, file);
-    else if (name.startsWith('battery.')) checkUnknownKeys(sec, name, [...BATTERY_KEYS, ...chargeKeys], file);
-    else if (name === 'battery') continue;
+    else if (name === 'charge') checkUnknownKeys(sec, name, chargeKeys, file, isChargeControlKey);
+    else if (name.startsWith('battery.')) {
+      checkUnknownKeys(sec, name, [...BATTERY_KEYS, ...chargeKeys], file, isChargeControlKey);
+    } else if (name === 'battery') continue;
     else throw new ConfigError(`${file}: unknown section [${name}] (known: [general], [charge], [battery.<id>])`);
   }
 
@@ -331,7 +418,14 @@ export function parseConfig(sources: readonly { file: string; text: string }[]):
       options[opt.key] = v;
     }
     const deviceInstance = numKey('device_instance', 100 + batteries.length, 0, 999, 'an instance number 0–999');
-    const bc = readCharge(sec, name, file, charge);
+    const control = readControl(
+      sec,
+      merged.get('charge'),
+      name,
+      file,
+      sources.map((x) => x.file),
+    );
+    const bc = shareHardLimits(readCharge(sec, name, file, charge), control);
     checkCharge(bc, name, file);
     batteries.push({
       id,
@@ -347,6 +441,7 @@ export function parseConfig(sources: readonly { file: string; text: string }[]):
       customName: get('custom_name')?.value ?? '',
       productName: get('product_name')?.value ?? fam?.productName ?? 'Battery BMS',
       charge: bc,
+      control,
     });
   }
   checkSharedPorts(batteries, file);

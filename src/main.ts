@@ -67,6 +67,8 @@ function extrasOf(state: BatteryState): BatteryInfoExtras {
 const DETECT_RETRY_MIN_MS = 10_000;
 const DETECT_RETRY_MAX_MS = 120_000;
 
+const stringOr = (v: unknown): string | undefined => (typeof v === 'string' ? v : undefined);
+
 function describeLink(bus: { description: string }, address: number | undefined): string {
   return address === undefined ? bus.description : `${bus.description} address ${address}`;
 }
@@ -99,7 +101,18 @@ class BatteryRunner implements RunningBattery {
       productName: cfg.productName,
       timing: { pollIntervalMs: cfg.pollIntervalMs, staleAfterMs: cfg.staleAfterMs },
       charge: cfg.charge,
+      control: cfg.control,
       now: this.now,
+      // The charge cycle (mode, absorption timer, last SoC reset) survives a restart: no re-absorption.
+      saved: {
+        charge: stringOr(store.get(`${cfg.id}.chargeState`)),
+        soc: stringOr(store.get(`${cfg.id}.socState`)),
+      },
+      persist: ({ charge, soc }) => {
+        if (!store.set(`${cfg.id}.chargeState`, charge) || !store.set(`${cfg.id}.socState`, soc)) {
+          log.warn('cannot write the state file: the charge cycle will restart in bulk after a restart');
+        }
+      },
     });
     if (cfg.protocol !== AUTO_PROTOCOL) {
       const family = findFamily(cfg.protocol);

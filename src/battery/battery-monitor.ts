@@ -12,15 +12,37 @@ import { type BatterySnapshot, deriveSnapshot } from '../domain/battery-snapshot
 import type { BatteryState, Health } from '../domain/battery-state.js';
 import { type HealthTiming, healthOf, staleThresholdMs } from '../domain/health.js';
 import { computeAlarms } from '../policy/alarms.js';
-import { chargePolicy } from '../policy/charge-policy.js';
+import {
+  type ChargeState,
+  chargeControl,
+  freshChargeState,
+  parseChargeState,
+  serializeChargeState,
+} from '../policy/charge-control.js';
+import type { ChargeControlConfig } from '../policy/charge-control-config.js';
+import {
+  estimateSoc,
+  freshSocEstimatorState,
+  parseSocEstimatorState,
+  type SocEstimatorState,
+  serializeSocEstimatorState,
+  socEstimatorConfig,
+} from '../policy/soc-estimator.js';
 
 export interface BatteryMonitorOptions {
   id: string;
   connection: string;
   productName: string;
   timing: HealthTiming;
+  /** Alarm thresholds. */
   charge: ChargeConfig;
+  /** Charge-control settings. */
+  control: ChargeControlConfig;
   now: () => number;
+  /** Saved policy state (serializeChargeState / serializeSocEstimatorState text) from the last run. */
+  saved?: { charge?: string | undefined; soc?: string | undefined };
+  /** Receives the policy state to keep for the next start (at once on a mode change, else at most every minute). */
+  persist?: (saved: { charge: string; soc: string }) => void;
   /** How often health is re-evaluated without new data (default 1000 ms). */
   tickMs?: number;
 }
@@ -33,9 +55,15 @@ export class BatteryMonitor {
   private readonly stateListeners: ((s: BatteryState) => void)[] = [];
   private readonly healthListeners: ((h: Health, prev: Health) => void)[] = [];
   private timer: NodeJS.Timeout | undefined;
+  private chargeState: ChargeState;
+  private socState: SocEstimatorState;
+  private lastPersistMs = Number.NEGATIVE_INFINITY;
+  private lastPersistKey = '';
 
   constructor(private readonly opts: BatteryMonitorOptions) {
     this.opts = { ...opts };
+    this.chargeState = opts.saved?.charge ? parseChargeState(opts.saved.charge) : freshChargeState();
+    this.socState = opts.saved?.soc ? parseSocEstimatorState(opts.saved.soc) : freshSocEstimatorState();
     this.current = this.compute();
   }
 
@@ -93,20 +121,53 @@ export class BatteryMonitor {
     this.healthListeners.push(listener);
   }
 
+  /** One evaluation: health, then charge control (stateful, pure), then the optional SoC estimate, then alarms. */
   private compute(): BatteryState {
     const now = this.opts.now();
     const health = healthOf(this.lastValidMs, now, this.opts.timing);
-    const snapshot = this.snapshot;
+    const control = this.opts.control;
+    let snapshot = this.snapshot;
+    let socBms: number | undefined;
+    // With soc_calculation the policy sees the driver's SoC (the last estimate), the BMS's stays on /SocBms.
+    if (control.socCalculation && snapshot && health !== 'offline') {
+      socBms = snapshot.soc;
+      const estimated = this.socState.soc ?? snapshot.soc;
+      if (estimated !== undefined) snapshot = { ...snapshot, soc: Math.round(estimated * 10) / 10 };
+    }
+    const r = chargeControl({ snapshot, health, cellCount: this.cellCount }, this.chargeState, control, now);
+    this.chargeState = r.state;
+    if (control.socCalculation) {
+      const est = estimateSoc(
+        { snapshot: this.snapshot, health, enteredFloat: r.events.enteredFloat },
+        this.socState,
+        socEstimatorConfig(control, this.opts.timing.staleAfterMs),
+        now,
+      );
+      this.socState = est.state;
+    }
+    this.maybePersist(now);
     return {
       id: this.opts.id,
       health,
       snapshot,
-      limits: chargePolicy({ snapshot, health, cellCount: this.cellCount }, this.opts.charge),
+      limits: r.limits,
       alarms: computeAlarms(snapshot, health, this.opts.charge),
       connection: this.opts.connection,
       productName: this.opts.productName,
       lastValidMs: this.lastValidMs,
+      ...(socBms !== undefined ? { socBms } : {}),
     };
+  }
+
+  /** The absorption timer moves every second: save at once only when the mode changes, else once a minute. */
+  private maybePersist(now: number): void {
+    const persist = this.opts.persist;
+    if (!persist) return;
+    const key = `${this.chargeState.mode}/${this.chargeState.socResetDue}/${this.chargeState.transitionVoltage !== null}`;
+    if (key === this.lastPersistKey && now - this.lastPersistMs < 60_000) return;
+    this.lastPersistKey = key;
+    this.lastPersistMs = now;
+    persist({ charge: serializeChargeState(this.chargeState), soc: serializeSocEstimatorState(this.socState) });
   }
 
   private update(): void {

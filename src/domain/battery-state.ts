@@ -47,6 +47,12 @@ export interface ChargeLimits {
   chargeReason: string;
   /** Why DCL is what it is. */
   dischargeReason: string;
+  /** /Info/ChargeMode text ("Bulk", "Absorption 12m", "Float", …), where the policy has one. */
+  chargeMode?: string;
+  /** /Info/MaxChargeCellVoltage: the per-cell target in force, V. */
+  maxChargeCellVoltage?: number;
+  /** /Info/ChargeRequest: 1 asks the system to charge (SoC below charge_request_soc). */
+  chargeRequest?: 0 | 1;
 }
 
 /** Everything a publisher needs to show one battery (or bank). */
@@ -64,6 +70,8 @@ export interface BatteryState {
   productName: string;
   /** ms since epoch of the last valid reply. */
   lastValidMs: number | undefined;
+  /** The BMS's own SoC, % — set only when the driver computes the published SoC itself (soc_calculation). */
+  socBms?: number | undefined;
 }
 
 export function noAlarms(): Alarms {

@@ -1,7 +1,7 @@
 /**
  * Charge control: what the inverters and chargers are told (CVL, CCL, DCL, BatteryLowVoltage) and why.
  * Pure: snapshot + health + previous state + config + clock in, limits + new state out. It replaces the first
- * policy (charge-policy.ts) and keeps every one of its hard gates.
+ * policy and keeps every one of its hard gates (test/policy/charge-control-currents.test.ts repeats its table).
  *
  *   snapshot, health ──► measurements ──► hard gates ─────────────────────────┐
  *                                    ├──► CVL: bulk/absorption/float, SoC reset, cell OVP controller (voltage.ts)

@@ -3,6 +3,7 @@ import { BatteryMonitor } from '../../src/battery/battery-monitor.js';
 import { DEFAULT_CHARGE } from '../../src/config.js';
 import type { BatterySnapshot } from '../../src/domain/battery-snapshot.js';
 import type { BatteryState } from '../../src/domain/battery-state.js';
+import { DEFAULT_CHARGE_CONTROL_CONFIG } from '../../src/policy/charge-control-config.js';
 
 function setup() {
   let now = 1_000_000;
@@ -12,6 +13,7 @@ function setup() {
     productName: 'JBD BMS',
     timing: { pollIntervalMs: 1000, staleAfterMs: 10_000 },
     charge: DEFAULT_CHARGE,
+    control: DEFAULT_CHARGE_CONTROL_CONFIG,
     now: () => now,
   });
   const states: BatteryState[] = [];
@@ -61,7 +63,8 @@ describe('BatteryMonitor', () => {
     advance(6500);
     m.tick();
     expect(m.state.health).toBe('offline');
-    expect(m.state.limits).toMatchObject({ chargeCurrent: 0, dischargeCurrent: 0, chargeVoltage: 13.8 });
+    // Blind: CVL falls back to cells × float voltage (4 × 3.375), never the full charge voltage.
+    expect(m.state.limits).toMatchObject({ chargeCurrent: 0, dischargeCurrent: 0, chargeVoltage: 13.5 });
     m.ingest(snap());
     expect(m.state.health).toBe('online');
     expect(health).toEqual(['online', 'stale', 'offline', 'online']);
@@ -80,6 +83,45 @@ describe('BatteryMonitor', () => {
     m.ingest(snap({ cellVoltages: undefined }));
     expect(m.state.snapshot?.cellVoltages).toBeUndefined();
     expect(m.state.limits.chargeCurrent).toBe(0);
+  });
+
+  test('the charge cycle state is handed out for persistence and restored on the next start', () => {
+    const saved: { charge: string; soc: string }[] = [];
+    let now = 0;
+    const make = (restore?: { charge: string }) =>
+      new BatteryMonitor({
+        id: 'p',
+        connection: 'x',
+        productName: 'y',
+        timing: { pollIntervalMs: 1000, staleAfterMs: 10_000 },
+        charge: DEFAULT_CHARGE,
+        control: DEFAULT_CHARGE_CONTROL_CONFIG,
+        now: () => now,
+        ...(restore ? { saved: restore } : {}),
+        persist: (s) => saved.push(s),
+      });
+    const m = make();
+    expect(saved.length).toBeGreaterThan(0);
+    const state = JSON.parse(saved.at(-1)?.charge ?? '{}');
+    expect(state.mode).toBe('bulk');
+    // A restored float state is kept: a restart does not start absorbing again.
+    const floatState = JSON.stringify({ ...state, mode: 'float' });
+    now = 1000;
+    const m2 = make({ charge: floatState });
+    m2.ingest({
+      timestampMs: now,
+      voltage: 13.3,
+      current: 1,
+      soc: 95,
+      cellVoltages: [3.33, 3.33, 3.33, 3.33],
+      temperatures: [{ name: 'T1', celsius: 20 }],
+      chargeFet: true,
+      dischargeFet: true,
+      protection: {},
+      identity: {},
+    });
+    expect(m2.state.limits.chargeMode).toMatch(/Float/);
+    expect(m.state.limits.chargeMode).toBeDefined();
   });
 
   test('a throwing listener does not stop the others', () => {

@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, test } from 'vitest';
 import { ConfigError, DEFAULT_CHARGE, parseConfig } from '../../src/config.js';
+import { DEFAULT_CHARGE_CONTROL_CONFIG } from '../../src/policy/charge-control-config.js';
 
 const defaultsFile = fileURLToPath(new URL('../../config.default.ini', import.meta.url));
 const defaults = { file: 'config.default.ini', text: readFileSync(defaultsFile, 'utf8') };
@@ -27,6 +28,7 @@ describe('parseConfig', () => {
         customName: '',
         productName: 'JBD BMS',
         charge: DEFAULT_CHARGE,
+        control: DEFAULT_CHARGE_CONTROL_CONFIG,
       },
     ]);
   });
@@ -38,9 +40,11 @@ describe('parseConfig', () => {
   });
 
   test('a battery section overrides [charge], which overrides the defaults', () => {
-    const c = user(`[charge]\nmax_charge_current = 80\nmax_cell_voltage = 3.5\n${minimal}max_charge_current = 100\n`);
+    const c = user(`[charge]\nmax_charge_current = 80\nmax_cell_voltage = 3.48\n${minimal}max_charge_current = 100\n`);
     expect(c.batteries[0]?.charge.maxChargeCurrent).toBe(100);
-    expect(c.batteries[0]?.charge.maxCellVoltage).toBe(3.5);
+    expect(c.batteries[0]?.charge.maxCellVoltage).toBe(3.48);
+    expect(c.batteries[0]?.control.maxCellVoltage).toBe(3.48);
+    expect(c.batteries[0]?.control.maxChargeCurrent).toBe(100);
   });
 
   test('several batteries keep their order and get distinct preferred instances', () => {
@@ -121,7 +125,7 @@ describe('parseConfig', () => {
     {
       case: 'max cell above OVP',
       text: `${minimal}max_cell_voltage = 3.7\n`,
-      msg: 'max_cell_voltage must be below cell_ovp_voltage',
+      msg: '[battery.house] max_cell_voltage (3.7) must be below cell_ovp_voltage (3.6)',
     },
     {
       case: 'reply timeout not below poll interval',
@@ -162,6 +166,19 @@ describe('parseConfig', () => {
     expect(user('[battery.d]\nprotocol = daly\nport = /dev/x\nhost_address = 0x80\n').batteries[0]?.options).toEqual({
       host_address: 0x80,
     });
+  });
+
+  test("dbus-serialbattery's upper-case key names are accepted as aliases", () => {
+    const c = user(`${minimal}SWITCH_TO_FLOAT_WAIT_FOR_SEC = 600\nMAX_BATTERY_CHARGE_CURRENT = 70\n`);
+    expect(c.batteries[0]?.control.floatAfterSec).toBe(600);
+    expect(c.batteries[0]?.control.maxChargeCurrent).toBe(70);
+    expect(c.batteries[0]?.charge.maxChargeCurrent).toBe(70);
+  });
+
+  test('contradictory charge control is refused naming the keys', () => {
+    expect(() => user(`${minimal}float_cell_voltage = 3.6\n`)).toThrow(
+      'config.ini: [battery.house] float_cell_voltage (3.6) must not be above max_cell_voltage (3.45)',
+    );
   });
 
   test('product_id accepts hex', () => {

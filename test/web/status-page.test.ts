@@ -16,6 +16,7 @@ import { JbdDriver } from '../../src/bms/jbd/driver.js';
 import { DEFAULT_CHARGE } from '../../src/config.js';
 import type { BatteryState } from '../../src/domain/battery-state.js';
 import { SerialLink } from '../../src/links/serial-link.js';
+import { DEFAULT_CHARGE_CONTROL_CONFIG } from '../../src/policy/charge-control-config.js';
 import { parseHttpConfig } from '../../src/publishers/http/config.js';
 import { createHttpSink, type HttpSink } from '../../src/publishers/http/http-sink.js';
 import { JbdSimulator } from '../../src/sim/jbd-simulator.js';
@@ -66,6 +67,7 @@ async function member(id: string, seed: number, values: Partial<typeof HELD>): P
     productName: 'JBD BMS',
     timing: { pollIntervalMs: 250, staleAfterMs: 3000 },
     charge: DEFAULT_CHARGE,
+    control: DEFAULT_CHARGE_CONTROL_CONFIG,
     now: Date.now,
   });
   driver.onSnapshot((s) => monitor.ingest(s));
