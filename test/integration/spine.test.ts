@@ -60,7 +60,8 @@ beforeAll(async () => {
   const config = parseConfig([
     {
       file: 'itest.ini',
-      text: `[battery.itest]\nprotocol = jbd\nport = ${pty.path}\npoll_interval = 0.2\nreply_timeout = 0.15\nstale_after = ${STALE_AFTER_S}\n` +
+      text:
+        `[battery.itest]\nprotocol = jbd\nport = ${pty.path}\npoll_interval = 0.2\nreply_timeout = 0.15\nstale_after = ${STALE_AFTER_S}\n` +
         // Recovery after a 0 is held 30 s and ramped by default (unit-tested); here 1 s and at once, to stay fast.
         'ccl_recovery_hold = 1\nccl_recovery_rate = 0\ndcl_recovery_hold = 1\ndcl_recovery_rate = 0\n',
     },
