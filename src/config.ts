@@ -14,6 +14,12 @@ import {
   isChargeControlKey,
   parseChargeControlConfig,
 } from './policy/charge-control-config.js';
+import {
+  isTelemetrySection,
+  parseTelemetryConfig,
+  type TelemetryConfig,
+  telemetryKeys,
+} from './publishers/telemetry-config.js';
 
 export class ConfigError extends Error {
   override readonly name = 'ConfigError';
@@ -76,6 +82,8 @@ export interface GeneralConfig {
 export interface Config {
   general: GeneralConfig;
   batteries: BatteryConfig[];
+  /** MQTT, HTTP and PostgreSQL sinks (each off unless its section says enabled = true). */
+  telemetry: TelemetryConfig;
   /** Files read, in order (defaults first). */
   files: string[];
 }
@@ -338,8 +346,13 @@ export function parseConfig(sources: readonly { file: string; text: string }[]):
     else if (name === 'charge') checkUnknownKeys(sec, name, chargeKeys, file, isChargeControlKey);
     else if (name.startsWith('battery.')) {
       checkUnknownKeys(sec, name, [...BATTERY_KEYS, ...chargeKeys], file, isChargeControlKey);
-    } else if (name === 'battery') continue;
-    else throw new ConfigError(`${file}: unknown section [${name}] (known: [general], [charge], [battery.<id>])`);
+    } else if (isTelemetrySection(name)) checkUnknownKeys(sec, name, telemetryKeys()[name], file);
+    else if (name === 'battery') continue;
+    else {
+      throw new ConfigError(
+        `${file}: unknown section [${name}] (known: [general], [charge], [battery.<id>], [mqtt], [http], [postgres])`,
+      );
+    }
   }
 
   const gen = merged.get('general');
@@ -450,7 +463,15 @@ export function parseConfig(sources: readonly { file: string; text: string }[]):
       `${file}: no battery configured: add a section such as [battery.house] with protocol and port`,
     );
   }
-  return { general: { logLevel, productId }, batteries, files: sources.map((s) => s.file) };
+  const telemetry = parseTelemetryConfig(
+    (section) => {
+      const sec = merged.get(section);
+      return sec && ((k: string) => sec.get(k)?.value);
+    },
+    file,
+    (m) => new ConfigError(m),
+  );
+  return { general: { logLevel, productId }, batteries, telemetry, files: sources.map((s) => s.file) };
 }
 
 /**

@@ -19,6 +19,7 @@ import type { BatteryState } from './domain/battery-state.js';
 import { errorMessage } from './domain/errors.js';
 import { SerialLink } from './links/serial-link.js';
 import type { Logger } from './log.js';
+import { createTelemetry, type Sink } from './publishers/index.js';
 import { StateStore } from './state-store.js';
 
 export const FIRST_DATA_WAIT_MS = 1500;
@@ -92,6 +93,7 @@ class BatteryRunner implements RunningBattery {
     private readonly log: Logger,
     private readonly pool: BusPool,
     private readonly detectCache: DetectCache | undefined,
+    private readonly telemetry: Sink,
   ) {
     this.id = cfg.id;
     this.now = opts.now ?? Date.now;
@@ -157,7 +159,11 @@ class BatteryRunner implements RunningBattery {
       if (h === 'online') this.log.info(line);
       else this.log.warn(`${line}${h === 'offline' ? ': /Connected = 0, limits 0' : ': limits 0 until data returns'}`);
     });
-    this.monitor.onState((state) => this.publish(state));
+    this.monitor.onState((state) => {
+      this.publish(state);
+      // Telemetry sinks queue and return at once: a dead broker or database never delays D-Bus.
+      this.telemetry.publish(state);
+    });
     this.monitor.start();
     if (this.driver) this.startDriver(this.driver);
     else this.detect(DETECT_RETRY_MIN_MS);
@@ -298,8 +304,12 @@ export function startService(opts: RunOptions): Running {
   const cache = opts.detectCacheFile ? new DetectCache(opts.detectCacheFile) : undefined;
   void cache?.load();
   // Every runner is built before any starts: a port-sharing conflict is a config error, not half a start.
+  const telemetry = createTelemetry(opts.config.telemetry, {
+    logger: opts.logger.child('telemetry'),
+    version: opts.version,
+  });
   const runners = opts.config.batteries.map(
-    (b) => new BatteryRunner(b, opts, store, opts.logger.child(b.id), pool, cache),
+    (b) => new BatteryRunner(b, opts, store, opts.logger.child(b.id), pool, cache, telemetry),
   );
   for (const r of runners) r.start();
   opts.logger.info(
@@ -311,6 +321,7 @@ export function startService(opts: RunOptions): Running {
     batteries: runners,
     stop: async () => {
       await Promise.all(runners.map((r) => r.stop().catch(() => undefined)));
+      await telemetry.close();
     },
   };
 }

@@ -114,7 +114,8 @@ describe('parseConfig', () => {
       text: `${minimal}max_charge_curent = 5\n`,
       msg: '[battery.house] unknown key "max_charge_curent"',
     },
-    { case: 'unknown section', text: `${minimal}[mqtt]\nhost = x\n`, msg: 'unknown section [mqtt]' },
+    { case: 'unknown section', text: `${minimal}[modbus]\nhost = x\n`, msg: 'unknown section [modbus]' },
+    { case: 'a typo in a telemetry section', text: `${minimal}[mqtt]\nhots = x\n`, msg: '[mqtt] unknown key "hots"' },
     { case: 'bad battery id', text: '[battery.House]\nprotocol = jbd\nport = /dev/x\n', msg: 'battery id "House"' },
     { case: 'no battery at all', text: '[general]\nlog_level = debug\n', msg: 'no battery configured' },
     {
