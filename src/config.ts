@@ -5,6 +5,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { parse } from 'ini';
+import { parseTopology, type Topology, TopologyError } from './bank/topology.js';
 import { FAMILIES, findFamily } from './bms/registry.js';
 import { isLogLevel, type LogLevel } from './log.js';
 import {
@@ -79,9 +80,24 @@ export interface GeneralConfig {
   productId: number;
 }
 
+/** `[bank]`: several batteries combined into one virtual battery (src/bank/). */
+export interface BankConfig {
+  /** Bank id (`name`), `[a-z0-9_]`: service com.victronenergy.battery.batterybank_<id>. */
+  id: string;
+  topology: Topology;
+  sharing: 'capacity' | 'count';
+  /** Publish every member as its own service too (with /Info/* invalid, so DVCC uses the bank). */
+  publishMembers: boolean;
+  /** Preferred VRM instance of the bank service. */
+  deviceInstance: number;
+  customName: string;
+}
+
 export interface Config {
   general: GeneralConfig;
   batteries: BatteryConfig[];
+  /** Undefined: every battery is published on its own (each is its own BMS on the bus). */
+  bank: BankConfig | undefined;
   /** MQTT, HTTP and PostgreSQL sinks (each off unless its section says enabled = true). */
   telemetry: TelemetryConfig;
   /** Files read, in order (defaults first). */
@@ -162,6 +178,16 @@ const BATTERY_KEYS = [
   'product_name',
 ] as const;
 const GENERAL_KEYS = ['log_level', 'product_id'] as const;
+const BANK_KEYS = [
+  'name',
+  'batteries',
+  'topology',
+  'series',
+  'sharing',
+  'publish_members',
+  'device_instance',
+  'custom_name',
+];
 
 /** Where a value came from, for error messages. */
 interface Located {
@@ -347,10 +373,11 @@ export function parseConfig(sources: readonly { file: string; text: string }[]):
     else if (name.startsWith('battery.')) {
       checkUnknownKeys(sec, name, [...BATTERY_KEYS, ...chargeKeys], file, isChargeControlKey);
     } else if (isTelemetrySection(name)) checkUnknownKeys(sec, name, telemetryKeys()[name], file);
+    else if (name === 'bank') checkUnknownKeys(sec, name, BANK_KEYS, file);
     else if (name === 'battery') continue;
     else {
       throw new ConfigError(
-        `${file}: unknown section [${name}] (known: [general], [charge], [battery.<id>], [mqtt], [http], [postgres])`,
+        `${file}: unknown section [${name}] (known: [general], [charge], [battery.<id>], [bank], [mqtt], [http], [postgres])`,
       );
     }
   }
@@ -463,6 +490,7 @@ export function parseConfig(sources: readonly { file: string; text: string }[]):
       `${file}: no battery configured: add a section such as [battery.house] with protocol and port`,
     );
   }
+  const bank = readBank(merged.get('bank'), batteries, file);
   const telemetry = parseTelemetryConfig(
     (section) => {
       const sec = merged.get(section);
@@ -471,7 +499,7 @@ export function parseConfig(sources: readonly { file: string; text: string }[]):
     file,
     (m) => new ConfigError(m),
   );
-  return { general: { logLevel, productId }, batteries, telemetry, files: sources.map((s) => s.file) };
+  return { general: { logLevel, productId }, batteries, bank, telemetry, files: sources.map((s) => s.file) };
 }
 
 /**
@@ -505,6 +533,61 @@ function checkSharedPorts(batteries: readonly BatteryConfig[], file: string): vo
       seen.set(a, b.id);
     }
   }
+}
+
+function readBank(
+  sec: Map<string, Located> | undefined,
+  batteries: readonly BatteryConfig[],
+  file: string,
+): BankConfig | undefined {
+  if (!sec || sec.size === 0) return undefined;
+  const get = (k: string) => sec.get(k);
+  const list = (k: string) =>
+    get(k)
+      ?.value.split(',')
+      .map((x) => x.trim())
+      .filter((x) => x !== '');
+  const nameLoc = get('name');
+  const id = nameLoc?.value.trim() || 'bank';
+  if (!/^[a-z0-9_]+$/.test(id)) fail(nameLoc, file, 'bank', 'name', 'a bank id of a-z, 0-9 and _');
+  if (batteries.some((b) => b.id === id))
+    fail(nameLoc, file, 'bank', 'name', `a name no battery section uses ("${id}" is one)`);
+  let topology: Topology;
+  try {
+    const batteriesList = list('batteries');
+    const series = list('series');
+    const topo = get('topology')?.value.trim();
+    topology = parseTopology(
+      {
+        ...(batteriesList ? { batteries: batteriesList } : {}),
+        ...(series ? { series } : {}),
+        ...(topo ? { topology: topo } : {}),
+      },
+      batteries.map((b) => b.id),
+    );
+  } catch (e) {
+    if (e instanceof TopologyError) throw new ConfigError(`${get('batteries')?.file ?? file}: ${e.message}`);
+    throw e;
+  }
+  const sharingLoc = get('sharing');
+  const sharing = sharingLoc?.value.trim() ?? 'capacity';
+  if (sharing !== 'capacity' && sharing !== 'count') fail(sharingLoc, file, 'bank', 'sharing', 'capacity or count');
+  const pubLoc = get('publish_members');
+  const pub = pubLoc?.value.trim().toLowerCase() ?? 'true';
+  if (!['true', 'false', 'yes', 'no', '1', '0'].includes(pub))
+    fail(pubLoc, file, 'bank', 'publish_members', 'true or false');
+  const instLoc = get('device_instance');
+  const inst = instLoc ? num(0, 999)(instLoc.value) : 99;
+  if (inst === undefined || !Number.isInteger(inst))
+    fail(instLoc, file, 'bank', 'device_instance', 'an instance number 0–999');
+  return {
+    id,
+    topology,
+    sharing,
+    publishMembers: ['true', 'yes', '1'].includes(pub),
+    deviceInstance: inst,
+    customName: get('custom_name')?.value ?? '',
+  };
 }
 
 /** Read the default file (if present) and the user's file, then validate. */

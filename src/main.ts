@@ -8,11 +8,14 @@
  * FIRST_DATA_WAIT_MS with the last known count, so the GX sees the battery (offline, limits 0) even when the
  * BMS is dead at start. If the BMS later reports a different cell count the service is registered anew.
  */
+
+import { aggregateBank, type BankState } from './bank/aggregate.js';
+import { type BankLayout, bankCellCount, bankLayout, bankPathTypes, bankPathValues } from './bank/bank-paths.js';
 import { BatteryMonitor } from './battery/battery-monitor.js';
 import { DetectCache, type Detection, detectOnPort } from './bms/autodetect.js';
 import type { BmsDriver } from './bms/driver.js';
 import { type BmsFamily, BusPool, findFamily } from './bms/registry.js';
-import { AUTO_PROTOCOL, type BatteryConfig, type Config, ConfigError } from './config.js';
+import { AUTO_PROTOCOL, type BankConfig, type BatteryConfig, type Config, ConfigError } from './config.js';
 import type { BatteryInfoExtras } from './dbus/battery-service.js';
 import { BatteryService } from './dbus/battery-service.js';
 import type { BatteryState } from './domain/battery-state.js';
@@ -47,6 +50,8 @@ export interface RunningBattery {
 
 export interface Running {
   readonly batteries: readonly RunningBattery[];
+  /** The bank's last aggregated state, when a [bank] is configured. */
+  readonly bank: BankState | undefined;
   /** Publish a clean disconnect (/Connected 0), release the names, stop polling. Never rejects. */
   stop(): Promise<void>;
 }
@@ -94,6 +99,8 @@ class BatteryRunner implements RunningBattery {
     private readonly pool: BusPool,
     private readonly detectCache: DetectCache | undefined,
     private readonly telemetry: Sink,
+    /** Part of a published bank: 'member' publishes /Info/* invalid, 'hidden' publishes no service at all. */
+    private readonly bankRole: 'none' | 'member' | 'hidden' = 'none',
   ) {
     this.id = cfg.id;
     this.now = opts.now ?? Date.now;
@@ -238,7 +245,7 @@ class BatteryRunner implements RunningBattery {
   private serviceCells = 0;
 
   private ensureService(cellCount: number): void {
-    if (this.creating || this.service || this.stopped) return;
+    if (this.creating || this.service || this.stopped || this.bankRole === 'hidden') return;
     this.creating = this.create(cellCount).finally(() => {
       this.creating = undefined;
     });
@@ -253,6 +260,7 @@ class BatteryRunner implements RunningBattery {
         productId: this.opts.config.general.productId,
         deviceInstance: this.cfg.deviceInstance,
         ...(this.cfg.customName ? { customName: this.cfg.customName } : {}),
+        ...(this.bankRole === 'member' ? { bankMember: true } : {}),
         processName: 'dbus-batterybank',
         processVersion: this.opts.version,
         logger: this.log.child('dbus'),
@@ -297,6 +305,155 @@ class BatteryRunner implements RunningBattery {
   }
 }
 
+/**
+ * The virtual bank: member states in, one aggregated battery out. Recomputed once per event-loop turn however
+ * many members changed (pure aggregateBank), published on its own service whose path table (cells of every
+ * member, /Batteries/<member>/…) is fixed once every member's cell count is known.
+ */
+class BankRunner {
+  private service: BatteryService | undefined;
+  private layout: BankLayout | undefined;
+  private creating: Promise<void> | undefined;
+  private scheduled = false;
+  private stopped = false;
+  private problems = '';
+  private waitTimer: NodeJS.Timeout | undefined;
+  private last: BankState | undefined;
+
+  constructor(
+    private readonly cfg: BankConfig,
+    private readonly members: readonly BatteryRunner[],
+    private readonly opts: RunOptions,
+    private readonly store: StateStore,
+    private readonly log: Logger,
+    private readonly telemetry: Sink,
+  ) {}
+
+  start(): void {
+    for (const m of this.members) m.monitor.onState(() => this.schedule());
+    this.waitTimer = setTimeout(() => this.ensureService(), FIRST_DATA_WAIT_MS);
+    this.schedule();
+  }
+
+  private cellCounts(): Record<string, number | undefined> {
+    const out: Record<string, number | undefined> = {};
+    for (const m of this.members) {
+      const live = m.monitor.state.snapshot?.cellVoltages?.length;
+      const stored = this.store.get(`${m.id}.cellCount`);
+      out[m.id] = live || (typeof stored === 'number' ? stored : undefined);
+    }
+    return out;
+  }
+
+  private schedule(): void {
+    if (this.scheduled || this.stopped) return;
+    this.scheduled = true;
+    setImmediate(() => {
+      this.scheduled = false;
+      this.recompute();
+    });
+  }
+
+  private recompute(): void {
+    const states = new Map(this.members.map((m) => [m.id, m.monitor.state] as const));
+    const counts = this.cellCounts();
+    const bank = aggregateBank(states, this.cfg.topology, {
+      id: this.cfg.id,
+      sharing: this.cfg.sharing,
+      cellCounts: counts,
+      connection: `Bank ${this.cfg.topology.label} (${this.cfg.topology.members.join(', ')})`,
+    });
+    this.last = bank;
+    const problems = bank.problems.join('; ');
+    if (problems !== this.problems) {
+      if (problems) this.log.warn(`bank: ${problems}`);
+      else if (this.problems) this.log.info('bank: no problems any more');
+      this.problems = problems;
+    }
+    this.telemetry.publish(bank, { kind: 'bank' });
+    const layout = bankLayout(this.cfg.topology, counts);
+    const complete = layout.members.every((m) => m.cells > 0);
+    if (this.service && this.layout && JSON.stringify(layout) !== JSON.stringify(this.layout) && complete) {
+      this.log.info('bank: member cell counts changed: registering the bank service anew');
+      this.recreate();
+      return;
+    }
+    if (!this.service) {
+      if (complete) this.ensureService();
+      return;
+    }
+    if (!this.layout) return;
+    try {
+      this.service.update(bank, { modules: bank.counts.modules }, bankPathValues(bank, this.layout));
+    } catch (e) {
+      this.log.error(`bank D-Bus update failed: ${errorMessage(e)}`);
+    }
+  }
+
+  private ensureService(): void {
+    if (this.creating || this.service || this.stopped) return;
+    const layout = bankLayout(this.cfg.topology, this.cellCounts());
+    this.creating = this.create(layout).finally(() => {
+      this.creating = undefined;
+    });
+  }
+
+  private recreate(): void {
+    if (this.creating) return;
+    const old = this.service;
+    this.service = undefined;
+    this.creating = (async () => {
+      await old?.close();
+      await this.create(bankLayout(this.cfg.topology, this.cellCounts()));
+    })().finally(() => {
+      this.creating = undefined;
+    });
+  }
+
+  private async create(layout: BankLayout): Promise<void> {
+    try {
+      const svc = await BatteryService.create({
+        id: this.cfg.id,
+        serviceName: serviceName(this.cfg.id),
+        cellCount: bankCellCount(layout),
+        productId: this.opts.config.general.productId,
+        deviceInstance: this.cfg.deviceInstance,
+        ...(this.cfg.customName ? { customName: this.cfg.customName } : {}),
+        processName: 'dbus-batterybank',
+        processVersion: this.opts.version,
+        logger: this.log.child('dbus'),
+        extraPaths: bankPathTypes(layout),
+        ...(this.opts.busAddress !== undefined ? { busAddress: this.opts.busAddress } : {}),
+      });
+      if (this.stopped) {
+        await svc.close();
+        return;
+      }
+      svc.onBusLost((reason) => this.opts.onFatal(reason));
+      this.service = svc;
+      this.layout = layout;
+      this.log.info(
+        `published bank ${svc.serviceName} (${this.cfg.topology.label}, instance ${svc.deviceInstance}, ${bankCellCount(layout)} cells)`,
+      );
+      if (this.last) svc.update(this.last, { modules: this.last.counts.modules }, bankPathValues(this.last, layout));
+    } catch (e) {
+      this.opts.onFatal(new Error(`cannot publish ${serviceName(this.cfg.id)}: ${errorMessage(e)}`));
+    }
+  }
+
+  get state(): BankState | undefined {
+    return this.last;
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    if (this.waitTimer) clearTimeout(this.waitTimer);
+    await this.creating?.catch(() => undefined);
+    await this.service?.close().catch(() => undefined);
+    this.service = undefined;
+  }
+}
+
 /** Start every configured battery. Resolves at once; services appear as their data arrives. */
 export function startService(opts: RunOptions): Running {
   const store = new StateStore(opts.stateFile);
@@ -308,10 +465,24 @@ export function startService(opts: RunOptions): Running {
     logger: opts.logger.child('telemetry'),
     version: opts.version,
   });
+  const bankCfg = opts.config.bank;
+  const inBank = new Set(bankCfg?.topology.members ?? []);
+  const role = (id: string) => (!inBank.has(id) ? 'none' : bankCfg?.publishMembers ? 'member' : 'hidden');
   const runners = opts.config.batteries.map(
-    (b) => new BatteryRunner(b, opts, store, opts.logger.child(b.id), pool, cache, telemetry),
+    (b) => new BatteryRunner(b, opts, store, opts.logger.child(b.id), pool, cache, telemetry, role(b.id)),
   );
+  const bank = bankCfg
+    ? new BankRunner(
+        bankCfg,
+        runners.filter((r) => inBank.has(r.id)),
+        opts,
+        store,
+        opts.logger.child(bankCfg.id),
+        telemetry,
+      )
+    : undefined;
   for (const r of runners) r.start();
+  bank?.start();
   opts.logger.info(
     `dbus-batterybank ${opts.version}: ${runners.length} batter${runners.length === 1 ? 'y' : 'ies'} (${opts.config.batteries
       .map((b) => `${b.id}: ${b.protocol} on ${b.port}${b.address !== undefined ? ` address ${b.address}` : ''}`)
@@ -319,7 +490,11 @@ export function startService(opts: RunOptions): Running {
   );
   return {
     batteries: runners,
+    get bank() {
+      return bank?.state;
+    },
     stop: async () => {
+      await bank?.stop();
       await Promise.all(runners.map((r) => r.stop().catch(() => undefined)));
       await telemetry.close();
     },

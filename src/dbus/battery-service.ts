@@ -37,7 +37,22 @@ export interface BatteryServiceOptions {
   busAddress?: string;
   /** Timeout of every D-Bus method call, ms. */
   callTimeoutMs?: number;
+  /** More paths beyond the battery table (a bank's /Batteries/<member>/…, /Voltages/<member>/Cell<n>). */
+  extraPaths?: Readonly<Record<string, 'd' | 'i' | 's'>>;
+  /**
+   * A member of a published bank: its /Info/* limits are published invalid, so DVCC takes the bank (the only
+   * valid MaxChargeVoltage) as its BMS and never a single member.
+   */
+  bankMember?: boolean;
 }
+
+const BANK_MEMBER_INVALID = [
+  '/Info/MaxChargeVoltage',
+  '/Info/MaxChargeCurrent',
+  '/Info/MaxDischargeCurrent',
+  '/Info/BatteryLowVoltage',
+  '/Info/ChargeRequest',
+] as const;
 
 /** What update() takes besides the state; everything else the service knows itself. */
 export type BatteryInfoExtras = Partial<
@@ -45,6 +60,12 @@ export type BatteryInfoExtras = Partial<
 >;
 
 const DEVICE_CLASS = 'battery';
+
+function extraPathTable(
+  types: Readonly<Record<string, 'd' | 'i' | 's'>> | undefined,
+): Record<string, { type: 'd' | 'i' | 's' }> {
+  return Object.fromEntries(Object.entries(types ?? {}).map(([p, type]) => [p, { type }]));
+}
 
 /** A battery service on the bus. */
 export class BatteryService {
@@ -106,7 +127,11 @@ export class BatteryService {
    * Publish a new state: every path is recomputed, compared with what is on the bus, and the changes go out
    * in one ItemsChanged. No-op after close().
    */
-  update(state: BatteryState, extras: BatteryInfoExtras = {}): void {
+  update(
+    state: BatteryState,
+    extras: BatteryInfoExtras = {},
+    extraValues: Readonly<Record<string, DbusValue>> = {},
+  ): void {
     const service = this.service;
     if (!service || this.closed) return;
     const values = toDbusValues(state, {
@@ -119,7 +144,8 @@ export class BatteryService {
       customName: this.name,
       cellCount: this.opts.cellCount,
     });
-    service.update(values);
+    if (this.opts.bankMember) for (const p of BANK_MEMBER_INVALID) values[p] = undefined;
+    service.update({ ...values, ...extraValues });
   }
 
   /**
@@ -176,7 +202,7 @@ export class BatteryService {
     this.service = await BusItemService.create({
       connection: this.connection,
       name: this.opts.serviceName,
-      paths: batteryPathTable(this.opts.cellCount),
+      paths: { ...batteryPathTable(this.opts.cellCount), ...extraPathTable(this.opts.extraPaths) },
       initial,
       logger,
       onWrite: (path, value) => {

@@ -182,6 +182,22 @@ describe('parseConfig', () => {
     );
   });
 
+  test('[bank] combines batteries by topology', () => {
+    const four = ['a', 'b', 'c', 'd']
+      .map((id, i) => `[battery.${id}]\nprotocol = jbd\nport = /dev/ttyUSB${i}\n`)
+      .join('');
+    const c = user(`[bank]\nname = house\nbatteries = a, b, c, d\ntopology = 2s2p\n${four}`);
+    expect(c.bank).toMatchObject({ id: 'house', sharing: 'capacity', publishMembers: true, deviceInstance: 99 });
+    expect(c.bank?.topology.strings).toEqual([
+      ['a', 'b'],
+      ['c', 'd'],
+    ]);
+    expect(() => user(`[bank]\nbatteries = a, b, c\ntopology = 2s2p\n${four}`)).toThrow(ConfigError);
+    expect(() => user(`[bank]\nbatteries = a, x\n${four}`)).toThrow(/\[bank\]/);
+    expect(() => user(`[bank]\nname = a\nbatteries = a, b\n${four}`)).toThrow('[bank] name = "a"');
+    expect(user(four).bank).toBeUndefined();
+  });
+
   test('product_id accepts hex', () => {
     expect(user(`[general]\nproduct_id = 0xBA70\n${minimal}`).general.productId).toBe(0xba70);
   });
