@@ -372,14 +372,16 @@ export class BusItemService {
 
   private signalChanges(changed: readonly string[]): void {
     if (this.closed) return;
-    this.connection.send(
-      dbus.Message.newSignal('/', BUSITEM_INTERFACE, 'ItemsChanged', 'a{sa{sv}}', [this.items(changed)]),
-    );
-    if (!this.propertiesChanged) return;
-    for (const path of changed) {
+    this.connection.batch(() => {
       this.connection.send(
-        dbus.Message.newSignal(path, BUSITEM_INTERFACE, 'PropertiesChanged', 'a{sv}', [this.entry(path)]),
+        dbus.Message.newSignal('/', BUSITEM_INTERFACE, 'ItemsChanged', 'a{sa{sv}}', [this.items(changed)]),
       );
-    }
+      if (!this.propertiesChanged) return;
+      for (const path of changed) {
+        this.connection.send(
+          dbus.Message.newSignal(path, BUSITEM_INTERFACE, 'PropertiesChanged', 'a{sv}', [this.entry(path)]),
+        );
+      }
+    });
   }
 }

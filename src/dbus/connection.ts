@@ -49,7 +49,7 @@ export interface OpenBusOptions {
 /** The parts of dbus-next's MessageBus its types leave out. */
 interface BusInternals {
   name: string | null;
-  _connection: EventEmitter;
+  _connection: EventEmitter & { stream?: { cork?: () => void; uncork?: () => void } };
   _methodReturnHandlers: Record<number, unknown>;
 }
 
@@ -223,6 +223,20 @@ export class DbusConnection {
       this.bus.send(msg);
     } catch (err) {
       this.markLost(err instanceof Error ? err : new Error(String(err)));
+    }
+  }
+
+  /**
+   * Send several messages in one socket write: dbus-next writes every message on its own, and on a GX CPU the
+   * syscalls of one ItemsChanged plus a PropertiesChanged per path were half the driver's CPU (npm run bench).
+   */
+  batch(fn: () => void): void {
+    const stream = internals(this.bus)._connection.stream;
+    stream?.cork?.();
+    try {
+      fn();
+    } finally {
+      stream?.uncork?.();
     }
   }
 

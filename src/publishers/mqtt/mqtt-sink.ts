@@ -9,7 +9,12 @@
  * messages handed to the socket but not yet written are capped: beyond the cap they are dropped and counted.
  */
 import { readFileSync } from 'node:fs';
-import { connect, type IClientOptions, type MqttClient } from 'mqtt';
+import { createRequire } from 'node:module';
+import type { IClientOptions, MqttClient } from 'mqtt';
+
+// Loaded on first use: a driver with MQTT off never pays mqtt.js's memory (RSS budget on the GX).
+const loadMqtt = (): typeof import('mqtt') => createRequire(import.meta.url)('mqtt') as typeof import('mqtt');
+
 import type { BatteryState } from '../../domain/battery-state.js';
 import { errorMessage } from '../../domain/errors.js';
 import type { Logger } from '../../log.js';
@@ -73,7 +78,7 @@ export class MqttSink implements Sink {
       this.client = undefined;
       return;
     }
-    this.client = connect({
+    this.client = loadMqtt().connect({
       protocol: cfg.tls ? 'mqtts' : 'mqtt',
       host: cfg.host,
       port: cfg.port,

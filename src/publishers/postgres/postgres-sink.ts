@@ -9,7 +9,12 @@
  * Rows leave the buffer only after the database confirmed them, so a restart of the database loses nothing
  * that fits into the buffer. Nothing here ever blocks or throws into the caller.
  */
-import pg from 'pg';
+import { createRequire } from 'node:module';
+import type pg from 'pg';
+
+// Loaded on first use: a driver with PostgreSQL off never pays for the pg module.
+const loadPg = (): typeof pg => createRequire(import.meta.url)('pg') as typeof pg;
+
 import type { BatteryState } from '../../domain/battery-state.js';
 import { errorMessage } from '../../domain/errors.js';
 import type { Logger } from '../../log.js';
@@ -134,7 +139,7 @@ export class PostgresSink implements Sink {
   private async connect(): Promise<void> {
     if (this.closed || this.connected || this.connecting) return;
     this.connecting = true;
-    const client = new pg.Client({
+    const client = new (loadPg().Client)({
       connectionString: this.opts.config.url,
       connectionTimeoutMillis: 5000,
       query_timeout: 30_000,
