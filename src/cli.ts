@@ -3,7 +3,7 @@
  * `batterybank` — the command line. Every command is a thin shell over the modules; exit status 2 means
  * bad usage or bad config, 1 a runtime failure.
  */
-import { readFileSync } from 'node:fs';
+import { readFileSync, realpathSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { DECODE_FAMILIES, decodeHex } from './cli/decode.js';
@@ -274,8 +274,17 @@ export async function main(argv: readonly string[]): Promise<number> {
   }
 }
 
-const invokedDirectly = process.argv[1] !== undefined && resolve(process.argv[1]) === fileURLToPath(import.meta.url);
-if (invokedDirectly) {
+/** True when run as a program; realpath so a symlinked install (the `batterybank` bin link) still counts. */
+function invokedDirectly(): boolean {
+  const arg = process.argv[1];
+  if (arg === undefined) return false;
+  try {
+    return realpathSync(arg) === realpathSync(fileURLToPath(import.meta.url));
+  } catch {
+    return resolve(arg) === fileURLToPath(import.meta.url);
+  }
+}
+if (invokedDirectly()) {
   main(process.argv.slice(2)).then(
     (code) => process.exit(code),
     (e: unknown) => {

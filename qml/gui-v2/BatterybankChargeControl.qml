@@ -1,0 +1,47 @@
+// dbus-batterybank gui-v2 plugin: the charge limits with the mode and what limits them right now.
+// Bound to ProductId 0xBA6B (device list > our battery > Charge control).
+import QtQuick
+import Victron.VenusOS
+
+DeviceListPluginPage {
+	id: root
+
+	readonly property string serviceUid: device.serviceUid
+
+	title: "Charge control"
+
+	GradientListView {
+		model: VisibleItemModel {
+			ListText {
+				text: "Charge mode"
+				dataItem.uid: root.serviceUid + "/Info/ChargeMode"
+				preferredVisible: dataItem.valid
+			}
+			ListQuantity {
+				text: "Charge Voltage Limit (CVL)"
+				dataItem.uid: root.serviceUid + "/Info/MaxChargeVoltage"
+				unit: VenusOS.Units_Volt_DC
+			}
+			ListQuantity {
+				text: "Charge Current Limit (CCL)"
+				dataItem.uid: root.serviceUid + "/Info/MaxChargeCurrent"
+				unit: VenusOS.Units_Amp
+			}
+			ListText {
+				text: "Charge limited by"
+				dataItem.uid: root.serviceUid + "/Info/ChargeLimitation"
+				secondaryText: dataItem.valid && dataItem.value !== "" ? dataItem.value : "--"
+			}
+			ListQuantity {
+				text: "Discharge Current Limit (DCL)"
+				dataItem.uid: root.serviceUid + "/Info/MaxDischargeCurrent"
+				unit: VenusOS.Units_Amp
+			}
+			ListText {
+				text: "Discharge limited by"
+				dataItem.uid: root.serviceUid + "/Info/DischargeLimitation"
+				secondaryText: dataItem.valid && dataItem.value !== "" ? dataItem.value : "--"
+			}
+		}
+	}
+}
