@@ -15,6 +15,7 @@ import { BatteryMonitor } from './battery/battery-monitor.js';
 import { DetectCache, type Detection, detectOnPort } from './bms/autodetect.js';
 import type { BmsDriver } from './bms/driver.js';
 import { type BmsFamily, BusPool, findFamily } from './bms/registry.js';
+import { toHex } from './bytes/hex.js';
 import { AUTO_PROTOCOL, type BankConfig, type BatteryConfig, type Config, ConfigError } from './config.js';
 import type { BatteryInfoExtras } from './dbus/battery-service.js';
 import { BatteryService } from './dbus/battery-service.js';
@@ -73,6 +74,16 @@ function extrasOf(state: BatteryState): BatteryInfoExtras {
 const DETECT_RETRY_MIN_MS = 10_000;
 const DETECT_RETRY_MAX_MS = 120_000;
 
+/**
+ * A key under which the HTTP API keeps "the last frame": the command byte for the binary families (JBD and Daly
+ * carry it at offset 1 or 2), else the frame's length. Good enough to keep one frame per request type.
+ */
+function frameRegister(bytes: Uint8Array): string {
+  const b =
+    bytes[0] === 0xdd || bytes[0] === 0xa5 ? bytes[bytes[0] === 0xdd ? (bytes[1] === 0xa5 ? 2 : 1) : 2] : undefined;
+  return b === undefined ? `len ${bytes.length}` : `0x${b.toString(16).padStart(2, '0')}`;
+}
+
 const stringOr = (v: unknown): string | undefined => (typeof v === 'string' ? v : undefined);
 
 function describeLink(bus: { description: string }, address: number | undefined): string {
@@ -98,7 +109,7 @@ class BatteryRunner implements RunningBattery {
     private readonly log: Logger,
     private readonly pool: BusPool,
     private readonly detectCache: DetectCache | undefined,
-    private readonly telemetry: Sink,
+    private readonly telemetry: Sink & { readonly sinks: readonly Sink[] },
     /** Part of a published bank: 'member' publishes /Info/* invalid, 'hidden' publishes no service at all. */
     private readonly bankRole: 'none' | 'member' | 'hidden' = 'none',
   ) {
@@ -187,6 +198,18 @@ class BatteryRunner implements RunningBattery {
   private startDriver(driver: BmsDriver): void {
     driver.onEvent((e) => this.log[e.level](e.message));
     driver.onSnapshot((s) => this.monitor.ingest(s));
+    // Raw frames only when a sink keeps them (the HTTP API's last frames): otherwise no per-frame work at all.
+    const frameSink = this.telemetry.frame?.bind(this.telemetry);
+    if (frameSink && this.telemetry.sinks.length > 0) {
+      driver.onFrame?.((f) =>
+        frameSink(this.id, {
+          time: f.time,
+          direction: f.direction,
+          hex: toHex(f.bytes),
+          ...(f.bytes.length > 1 ? { register: frameRegister(f.bytes) } : {}),
+        }),
+      );
+    }
     driver.start();
   }
 

@@ -19,6 +19,19 @@ export interface BmsDriver {
   onSnapshot(listener: (snapshot: BatterySnapshot) => void): void;
   /** Receives one line per notable event (link opened/lost, decode error, timeout), for the log. */
   onEvent(listener: (event: DriverEvent) => void): void;
+  /**
+   * Receives every request sent and reply received for this battery, raw (for the HTTP API's last frames and
+   * for captures). Optional: register it only when someone uses the frames, so polling allocates nothing more.
+   */
+  onFrame?(listener: (frame: WireFrame) => void): void;
+}
+
+/** One frame on the wire, as the driver saw it. `bytes` must be copied if kept. */
+export interface WireFrame {
+  /** ms since epoch (the driver's clock). */
+  time: number;
+  direction: 'tx' | 'rx';
+  bytes: Uint8Array;
 }
 
 export interface DriverEvent {
@@ -168,6 +181,22 @@ export abstract class PolledDriver implements BmsDriver {
     this.eventListeners.push(listener);
   }
 
+  private readonly frameListeners: ((frame: WireFrame) => void)[] = [];
+
+  onFrame(listener: (frame: WireFrame) => void): void {
+    this.frameListeners.push(listener);
+  }
+
+  private tapFrame(direction: WireFrame['direction'], bytes: Uint8Array): void {
+    for (const l of this.frameListeners) {
+      try {
+        l({ time: this.now(), direction, bytes });
+      } catch {
+        // A frame consumer (telemetry) must never disturb polling.
+      }
+    }
+  }
+
   /** One request with this driver's reply timeout. */
   protected request(channel: BusChannel, bytes: Uint8Array, isReply: (frame: Uint8Array) => boolean) {
     return channel.request(bytes, { timeoutMs: this.replyTimeoutMs, isReply });
@@ -210,8 +239,10 @@ export abstract class PolledDriver implements BmsDriver {
     let answered = false;
     const tracked: BusChannel = {
       request: async (bytes, opts) => {
+        if (this.frameListeners.length > 0) this.tapFrame('tx', bytes);
         const frame = await channel.request(bytes, opts);
         answered = true;
+        if (this.frameListeners.length > 0) this.tapFrame('rx', frame);
         return frame;
       },
     };

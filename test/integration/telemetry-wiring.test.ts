@@ -53,4 +53,8 @@ test('with [http] enabled the battery appears on /api/batteries with the values 
     }
   }, 8000);
   expect(JSON.stringify(body)).toContain('tele');
+  // The driver's raw frames reach the API: the last 0x03 reply, as hex, starting DD 03 00.
+  const frames = JSON.stringify(await (await fetch(`http://127.0.0.1:${port}/api/batteries/tele/frames`)).json());
+  expect(frames).toMatch(/DD 03 00/);
+  expect(frames).toMatch(/DD A5 04 00 FF FC 77/);
 }, 20_000);
