@@ -28,8 +28,9 @@ import {
   encodeTemperatureFrames,
 } from '../bms/daly/protocol.js';
 import { extremes } from '../domain/battery-snapshot.js';
-import { lfpOpenCircuitVoltage, type SimTransport } from './jbd-simulator.js';
+import { lfpOpenCircuitVoltage } from './jbd-simulator.js';
 import { createRandom, type Random } from './random.js';
+import { SimDevice, type SimTransport } from './sim-device.js';
 
 // ---- the pack model shared by the Daly and Pylontech/Seplos simulators ------------------------------------------------
 
@@ -171,87 +172,6 @@ export function balancingFlags(cells: readonly number[], current: number, soc: n
   return cells.map((c) => current > 0.5 && soc > 50 && c > mean + 0.004);
 }
 
-/** Writes replies to a transport one after another, with the noise / split / latency knobs the simulators share. */
-export class ReplyWriter {
-  private queue: Promise<void> = Promise.resolve();
-  private readonly timers = new Set<ReturnType<typeof setTimeout>>();
-  /** Replies fully written. */
-  written = 0;
-
-  constructor(
-    private readonly rnd: Random,
-    /** Bytes never used in garbage (frame start markers: noise must not start a frame). */
-    private readonly forbidden: readonly number[],
-  ) {}
-
-  enqueue(
-    transport: SimTransport,
-    reply: Uint8Array,
-    knobs: { garbage: boolean; split: boolean; latencyMs: number },
-    stillAttached: () => boolean,
-  ): void {
-    this.queue = this.queue.then(() => this.write(transport, reply, knobs, stillAttached)).catch(() => undefined);
-  }
-
-  cancel(): void {
-    for (const t of this.timers) clearTimeout(t);
-    this.timers.clear();
-  }
-
-  private async write(
-    transport: SimTransport,
-    reply: Uint8Array,
-    knobs: { garbage: boolean; split: boolean; latencyMs: number },
-    stillAttached: () => boolean,
-  ): Promise<void> {
-    if (knobs.latencyMs > 0) await this.delay(knobs.latencyMs);
-    if (!stillAttached()) return;
-    if (knobs.garbage) {
-      const noise = new Uint8Array(this.rnd.int(1, 12));
-      for (let i = 0; i < noise.length; i++) {
-        let b = this.rnd.int(0, 255);
-        while (this.forbidden.includes(b)) b = (b + 1) & 0xff;
-        noise[i] = b;
-      }
-      await send(transport, noise);
-    }
-    if (!knobs.split) {
-      await send(transport, reply);
-    } else {
-      let i = 0;
-      while (i < reply.length) {
-        const n = this.rnd.int(1, 6);
-        await send(transport, reply.subarray(i, i + n));
-        i += n;
-        if (i < reply.length) await this.delay(this.rnd.int(1, 4));
-        if (!stillAttached()) return;
-      }
-    }
-    this.written++;
-  }
-
-  private delay(ms: number): Promise<void> {
-    return new Promise((resolve) => {
-      const t = setTimeout(() => {
-        this.timers.delete(t);
-        resolve();
-      }, ms);
-      this.timers.add(t);
-    });
-  }
-}
-
-function send(transport: SimTransport, bytes: Uint8Array): Promise<void> {
-  try {
-    return Promise.resolve(transport.send(bytes.slice())).then(
-      () => undefined,
-      () => undefined,
-    );
-  } catch {
-    return Promise.resolve();
-  }
-}
-
 // ---- the Daly simulator -----------------------------------------------------------------------------------------------
 
 /** The simulated Daly pack at wire resolution (V 0.1, A 0.1, SOC 0.1 %, cells 1 mV, °C 1, Ah 0.001). */
@@ -322,9 +242,7 @@ export class DalySimulator {
   private forced: Partial<DalySimValues> = {};
   private lastStepMs: number;
   private heartbeat = 0;
-  private transport: SimTransport | undefined;
-  private readonly framer = new DalyFramer();
-  private readonly writer: ReplyWriter;
+  private readonly device: SimDevice;
   private readonly stats_: DalySimStats = { requests: {}, replies: 0 };
 
   constructor(opts: DalySimulatorOptions = {}) {
@@ -341,7 +259,12 @@ export class DalySimulator {
     this.now = opts.now ?? Date.now;
     this.lastStepMs = this.now();
     this.model = new PackModel({ cells, sensors, capacityAh: opts.capacityAh ?? 100, rnd: this.rnd });
-    this.writer = new ReplyWriter(this.rnd, [DALY_START]);
+    this.device = new SimDevice({
+      rnd: this.rnd,
+      knobs: this,
+      framer: new DalyFramer(),
+      noise: { avoid: (b) => b === DALY_START, step: 1 },
+    });
     if (opts.initialSoc !== undefined) this.model.setSoc(opts.initialSoc);
   }
 
@@ -388,23 +311,12 @@ export class DalySimulator {
 
   /** Serve requests arriving on `transport` (replaces any previous one). */
   attach(transport: SimTransport): void {
-    this.transport = transport;
-    this.framer.reset();
-    transport.onData((chunk) => {
-      if (this.transport !== transport) return;
-      try {
-        this.receive(chunk, transport);
-      } catch {
-        // The simulator must never take its host process down.
-      }
-    });
+    this.device.attach(transport, (frame) => this.receive(frame));
   }
 
   /** Stop serving: forget the transport and cancel pending delayed writes. */
   detach(): void {
-    this.transport = undefined;
-    this.framer.reset();
-    this.writer.cancel();
+    this.device.detach();
   }
 
   /**
@@ -486,28 +398,22 @@ export class DalySimulator {
     }
   }
 
-  private receive(chunk: Uint8Array, transport: SimTransport): void {
-    for (const frame of this.framer.push(chunk)) {
-      const id = frame[2] as number;
-      if (frame[1] === DALY_BMS_ADDRESS) continue;
-      this.stats_.requests[id] = (this.stats_.requests[id] ?? 0) + 1;
-      if (this.silent) continue;
-      const replies = this.respond(frame);
-      if (replies.length === 0) continue;
-      const block = new Uint8Array(replies.reduce((n, r) => n + r.length, 0));
-      let at = 0;
-      for (const r of replies) {
-        block.set(r, at);
-        at += r.length;
-      }
-      this.stats_.replies += replies.length;
-      this.writer.enqueue(
-        transport,
-        block,
-        { garbage: this.garbage, split: this.split, latencyMs: this.latencyMs },
-        () => this.transport === transport,
-      );
+  private receive(frame: Uint8Array): void {
+    const id = frame[2] as number;
+    if (frame[1] === DALY_BMS_ADDRESS) return;
+    this.stats_.requests[id] = (this.stats_.requests[id] ?? 0) + 1;
+    if (this.silent) return;
+    const replies = this.respond(frame);
+    if (replies.length === 0) return;
+    const block = new Uint8Array(replies.reduce((n, r) => n + r.length, 0));
+    let at = 0;
+    for (const r of replies) {
+      block.set(r, at);
+      at += r.length;
     }
+    this.stats_.replies += replies.length;
+    // The knobs as they are when the request arrives.
+    this.device.write(block, { garbage: this.garbage, split: this.split, latencyMs: this.latencyMs });
   }
 
   private advanceToNow(): void {

@@ -24,13 +24,11 @@ import {
   JbdRegister,
   type JbdRequest,
 } from '../bms/jbd/protocol.js';
+import { IncrementalFramer } from '../bytes/framer.js';
 import { createRandom, type Random } from './random.js';
+import { SimDevice, type SimTransport } from './sim-device.js';
 
-/** Anything that carries bytes to and from the driver: a `Link<Uint8Array>`, a pty master, a test double. */
-export interface SimTransport {
-  send(bytes: Uint8Array): unknown;
-  onData(listener: (chunk: Uint8Array) => void): void;
-}
+export type { SimTransport };
 
 /** The simulated pack, in the units the snapshot uses (V, A, Ah, %, °C), already at wire resolution. */
 export interface JbdSimValues {
@@ -120,12 +118,8 @@ export class JbdSimulator {
   private readonly held = new Set<keyof JbdSimValues>();
   private lastStepMs: number;
 
-  private transport: SimTransport | undefined;
-  private inbox: Uint8Array = new Uint8Array(0);
-  /** Replies are written strictly one after another, so split chunks never interleave. */
-  private outQueue: Promise<void> = Promise.resolve();
-  private readonly timers = new Set<ReturnType<typeof setTimeout>>();
-  private readonly counters: JbdSimStats = { requests: {}, replies: 0 };
+  private readonly device: SimDevice;
+  private readonly requests: Record<number, number> = {};
 
   constructor(opts: JbdSimulatorOptions = {}) {
     const cellCount = opts.cells ?? 16;
@@ -166,6 +160,12 @@ export class JbdSimulator {
     };
     this.refresh();
     if (opts.initial) this.apply(opts.initial);
+    // Any noise byte, 0xDD included: a stray start byte announcing a long frame is exactly what the framer must cope with.
+    this.device = new SimDevice({
+      rnd: this.rnd,
+      knobs: this,
+      framer: new IncrementalFramer((buffer) => extractFrames(buffer), { maxPending: JBD_MAX_FRAME }),
+    });
   }
 
   /** The values the next reply will carry (after the drift up to now). */
@@ -203,30 +203,17 @@ export class JbdSimulator {
   }
 
   get stats(): JbdSimStats {
-    return { requests: { ...this.counters.requests }, replies: this.counters.replies };
+    return { requests: { ...this.requests }, replies: this.device.replies };
   }
 
   /** Serve requests arriving on `transport` (replaces any previous one, e.g. after a re-plug). */
   attach(transport: SimTransport): void {
-    this.transport = transport;
-    this.inbox = new Uint8Array(0);
-    transport.onData((chunk) => {
-      // A transport cannot unregister listeners, so a replaced one is ignored here.
-      if (this.transport !== transport) return;
-      try {
-        this.receive(chunk);
-      } catch {
-        // The simulator must never take its host process down.
-      }
-    });
+    this.device.attach(transport, (frame) => this.receive(frame));
   }
 
   /** Stop serving: forget the transport and cancel pending delayed writes. */
   detach(): void {
-    this.transport = undefined;
-    this.inbox = new Uint8Array(0);
-    for (const t of this.timers) clearTimeout(t);
-    this.timers.clear();
+    this.device.detach();
   }
 
   /**
@@ -264,64 +251,17 @@ export class JbdSimulator {
     return undefined;
   }
 
-  private receive(chunk: Uint8Array): void {
-    const joined = new Uint8Array(this.inbox.length + chunk.length);
-    joined.set(this.inbox, 0);
-    joined.set(chunk, this.inbox.length);
-    const { frames, rest } = extractFrames(joined);
-    this.inbox = rest.length > JBD_MAX_FRAME ? rest.slice(rest.length - JBD_MAX_FRAME) : rest;
-    for (const frame of frames) {
-      let request: JbdRequest;
-      try {
-        request = decodeRequest(frame);
-      } catch {
-        continue; // a response frame or noise that happened to be well-formed: not for us
-      }
-      this.counters.requests[request.register] = (this.counters.requests[request.register] ?? 0) + 1;
-      if (this.silent) continue;
-      const reply = this.respond(request);
-      if (reply !== undefined) this.enqueue(reply);
+  private receive(frame: Uint8Array): void {
+    let request: JbdRequest;
+    try {
+      request = decodeRequest(frame);
+    } catch {
+      return; // a response frame or noise that happened to be well-formed: not for us
     }
-  }
-
-  private enqueue(reply: Uint8Array): void {
-    const transport = this.transport;
-    if (transport === undefined) return;
-    this.outQueue = this.outQueue.then(() => this.write(transport, reply)).catch(() => undefined); // a dead transport is not the simulator's problem
-  }
-
-  private async write(transport: SimTransport, reply: Uint8Array): Promise<void> {
-    if (this.latencyMs > 0) await this.delay(this.latencyMs);
-    if (this.transport !== transport) return;
-    if (this.garbage) {
-      // Any byte, 0xDD included: a stray start byte announcing a long frame is exactly what the framer must cope with.
-      const noise = new Uint8Array(this.rnd.int(1, 12));
-      for (let i = 0; i < noise.length; i++) noise[i] = this.rnd.int(0, 255);
-      await send(transport, noise);
-    }
-    if (!this.split) {
-      await send(transport, reply);
-    } else {
-      let i = 0;
-      while (i < reply.length) {
-        const n = this.rnd.int(1, 6);
-        await send(transport, reply.subarray(i, i + n));
-        i += n;
-        if (i < reply.length) await this.delay(this.rnd.int(1, 4));
-        if (this.transport !== transport) return;
-      }
-    }
-    this.counters.replies++;
-  }
-
-  private delay(ms: number): Promise<void> {
-    return new Promise((resolve) => {
-      const t = setTimeout(() => {
-        this.timers.delete(t);
-        resolve();
-      }, ms);
-      this.timers.add(t);
-    });
+    this.requests[request.register] = (this.requests[request.register] ?? 0) + 1;
+    if (this.silent) return;
+    const reply = this.respond(request);
+    if (reply !== undefined) this.device.write(reply);
   }
 
   private basicInfo() {
@@ -481,17 +421,6 @@ export function lfpOpenCircuitVoltage(socPercent: number): number {
   if (soc <= 30) return 3.2 + 0.005 * (soc - 10);
   if (soc <= 90) return 3.3 + 0.0008 * (soc - 30);
   return 3.348 + 0.005 * (soc - 90);
-}
-
-function send(transport: SimTransport, bytes: Uint8Array): Promise<void> {
-  try {
-    return Promise.resolve(transport.send(bytes.slice())).then(
-      () => undefined,
-      () => undefined,
-    );
-  } catch {
-    return Promise.resolve();
-  }
 }
 
 function sum(values: readonly number[]): number {

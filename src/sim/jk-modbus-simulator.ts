@@ -26,14 +26,10 @@ import {
   type JkPbFrame,
   JkPbTrigger,
 } from '../bms/jk-modbus/protocol.js';
-import {
-  JkPackModel,
-  type JkPackResolution,
-  type JkPackValues,
-  type SimTransport,
-  SimWire,
-} from './jk-serial-simulator.js';
+import { IncrementalFramer } from '../bytes/framer.js';
+import { JkPackModel, type JkPackResolution, type JkPackValues } from './jk-serial-simulator.js';
 import { createRandom } from './random.js';
+import { SimDevice, type SimTransport } from './sim-device.js';
 
 /** What one simulated JK-PB pack reports: the pack, its state of health and its identity. */
 export interface JkPbSimValues extends JkPackValues {
@@ -222,7 +218,7 @@ export class JkModbusSimulator {
 
   readonly addresses: readonly number[];
   private readonly packs = new Map<number, JkPbSimPack>();
-  private readonly wire: SimWire;
+  private readonly wire: SimDevice;
   private readonly requests: Record<number, Record<number, number>> = {};
 
   constructor(opts: JkModbusSimulatorOptions = {}) {
@@ -248,7 +244,12 @@ export class JkModbusSimulator {
       const serial = `SIM${String(address).padStart(2, '0')}${String(rnd.int(0, 99999)).padStart(5, '0')}`;
       this.packs.set(address, new JkPbSimPack(address, model, serial));
     }
-    this.wire = new SimWire(rnd, this, extractFrames, JK_PB_MAX_FRAME, (b) => b === 0x55 || b <= JK_PB_MAX_ADDRESS);
+    this.wire = new SimDevice({
+      rnd,
+      knobs: this,
+      framer: new IncrementalFramer((buffer) => extractFrames(buffer), { maxPending: JK_PB_MAX_FRAME }),
+      noise: { avoid: (b) => b === 0x55 || b <= JK_PB_MAX_ADDRESS, step: 0x61 },
+    });
   }
 
   /** The pack at `address`. Throws RangeError for an address that is not on the bus. */

@@ -19,10 +19,12 @@ import {
   JkSerialCommand,
   type JkSerialFrame,
 } from '../bms/jk-serial/protocol.js';
-import { lfpOpenCircuitVoltage, type SimTransport } from './jbd-simulator.js';
+import { IncrementalFramer } from '../bytes/framer.js';
+import { lfpOpenCircuitVoltage } from './jbd-simulator.js';
 import { createRandom, type Random } from './random.js';
+import { SimDevice, type SimTransport, type SimWireKnobs } from './sim-device.js';
 
-export type { SimTransport };
+export type { SimTransport, SimWireKnobs };
 
 // ---- the pack ------------------------------------------------------------------------------------------
 
@@ -309,123 +311,6 @@ export class JkPackModel {
   }
 }
 
-// ---- the wire ------------------------------------------------------------------------------------------
-
-/** Fault knobs shared by the JK simulators. */
-export interface SimWireKnobs {
-  /** Write a few random bytes (never a frame start) before every reply. */
-  garbage: boolean;
-  /** Write replies in random 1–6 byte chunks, 1–4 ms apart. */
-  split: boolean;
-  /** Delay before each reply, ms. */
-  latencyMs: number;
-}
-
-/**
- * The device end of a byte transport: collects request frames from whatever arrives and writes replies one
- * after another (so split chunks never interleave), applying the fault knobs. Nothing it does can throw
- * into the transport's callback.
- */
-export class SimWire {
-  private transport: SimTransport | undefined;
-  private inbox: Uint8Array = new Uint8Array(0);
-  private outQueue: Promise<void> = Promise.resolve();
-  private readonly timers = new Set<ReturnType<typeof setTimeout>>();
-  /** Replies completely written. */
-  replies = 0;
-
-  constructor(
-    private readonly rnd: Random,
-    private readonly knobs: SimWireKnobs,
-    private readonly extract: (buffer: Uint8Array) => { frames: Uint8Array[]; rest: Uint8Array },
-    private readonly maxPending: number,
-    /** Bytes the noise must not contain (frame starts), so noise never holds a real reply back. */
-    private readonly isStartByte: (b: number) => boolean,
-  ) {}
-
-  /** Serve `transport` (replaces any previous one); `onFrame` gets each complete frame that arrives. */
-  attach(transport: SimTransport, onFrame: (frame: Uint8Array) => void): void {
-    this.transport = transport;
-    this.inbox = new Uint8Array(0);
-    transport.onData((chunk) => {
-      if (this.transport !== transport) return; // a replaced transport cannot unregister its listener
-      try {
-        const joined = new Uint8Array(this.inbox.length + chunk.length);
-        joined.set(this.inbox, 0);
-        joined.set(chunk, this.inbox.length);
-        const { frames, rest } = this.extract(joined);
-        this.inbox = rest.length > this.maxPending ? rest.slice(rest.length - this.maxPending) : rest;
-        for (const frame of frames) onFrame(frame);
-      } catch {
-        // The simulator must never take its host process down.
-      }
-    });
-  }
-
-  /** Stop serving: forget the transport and cancel delayed writes. */
-  detach(): void {
-    this.transport = undefined;
-    this.inbox = new Uint8Array(0);
-    for (const t of this.timers) clearTimeout(t);
-    this.timers.clear();
-  }
-
-  /** Queue a reply on the current transport. */
-  write(reply: Uint8Array): void {
-    const transport = this.transport;
-    if (transport === undefined) return;
-    this.outQueue = this.outQueue.then(() => this.send(transport, reply)).catch(() => undefined);
-  }
-
-  private async send(transport: SimTransport, reply: Uint8Array): Promise<void> {
-    if (this.knobs.latencyMs > 0) await this.delay(this.knobs.latencyMs);
-    if (this.transport !== transport) return;
-    if (this.knobs.garbage) {
-      const noise = new Uint8Array(this.rnd.int(1, 12));
-      for (let i = 0; i < noise.length; i++) {
-        let b = this.rnd.int(0, 255);
-        while (this.isStartByte(b)) b = (b + 0x61) & 0xff;
-        noise[i] = b;
-      }
-      await sendBytes(transport, noise);
-    }
-    if (!this.knobs.split) {
-      await sendBytes(transport, reply);
-    } else {
-      let i = 0;
-      while (i < reply.length) {
-        const n = this.rnd.int(1, 6);
-        await sendBytes(transport, reply.subarray(i, i + n));
-        i += n;
-        if (i < reply.length) await this.delay(this.rnd.int(1, 4));
-        if (this.transport !== transport) return;
-      }
-    }
-    this.replies++;
-  }
-
-  private delay(ms: number): Promise<void> {
-    return new Promise((resolve) => {
-      const t = setTimeout(() => {
-        this.timers.delete(t);
-        resolve();
-      }, ms);
-      this.timers.add(t);
-    });
-  }
-}
-
-function sendBytes(transport: SimTransport, bytes: Uint8Array): Promise<void> {
-  try {
-    return Promise.resolve(transport.send(bytes.slice())).then(
-      () => undefined,
-      () => undefined,
-    );
-  } catch {
-    return Promise.resolve();
-  }
-}
-
 // ---- the JK serial board -------------------------------------------------------------------------------
 
 /** What the simulated serial board reports: the pack plus the board's identity. */
@@ -476,7 +361,7 @@ export class JkSerialSimulator {
   latencyMs = 0;
 
   private readonly pack: JkPackModel;
-  private readonly wire: SimWire;
+  private readonly wire: SimDevice;
   private readonly identity: Omit<JkSerialSimValues, keyof JkPackValues>;
   private readonly requests: Record<number, number> = {};
 
@@ -499,7 +384,12 @@ export class JkSerialSimulator {
       protocolVersion: 1,
     };
     if (opts.initial) this.applyIdentity(opts.initial);
-    this.wire = new SimWire(rnd, this, extractFrames, JK_SERIAL_MAX_FRAME, (b) => b === 0x4e);
+    this.wire = new SimDevice({
+      rnd,
+      knobs: this,
+      framer: new IncrementalFramer((buffer) => extractFrames(buffer), { maxPending: JK_SERIAL_MAX_FRAME }),
+      noise: { avoid: (b) => b === 0x4e, step: 0x61 },
+    });
   }
 
   /** The values the next reply will carry. */

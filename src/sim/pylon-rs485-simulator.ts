@@ -30,9 +30,9 @@ import {
   type PylontechModule,
 } from '../bms/pylon-rs485/pylontech.js';
 import { encodeAlarms, encodeTelemetry, SeplosAlarmByte } from '../bms/pylon-rs485/seplos.js';
-import { balancingFlags, PackModel, ReplyWriter } from './daly-simulator.js';
-import type { SimTransport } from './jbd-simulator.js';
+import { balancingFlags, PackModel } from './daly-simulator.js';
 import { createRandom, type Random } from './random.js';
+import { SimDevice, type SimTransport } from './sim-device.js';
 
 /** Which field table the simulated packs speak. */
 export type PylonSimProtocol = 'pylontech' | 'seplos';
@@ -245,9 +245,7 @@ export class PylonRs485Simulator {
   private readonly packs: PylonSimPack[];
   private readonly now: () => number;
   private lastStepMs: number;
-  private transport: SimTransport | undefined;
-  private readonly framer = new PylonFramer();
-  private readonly writer: ReplyWriter;
+  private readonly device: SimDevice;
   private readonly stats_: PylonSimStats = { requests: {}, replies: 0 };
 
   constructor(opts: PylonRs485SimulatorOptions) {
@@ -262,7 +260,12 @@ export class PylonRs485Simulator {
       seen.add(p.address);
     }
     this.packs = packOpts.map((p) => new PylonSimPack(opts.protocol, p, rnd, () => this.advanceToNow()));
-    this.writer = new ReplyWriter(rnd, [PYLON_SOI, PYLON_EOI]);
+    this.device = new SimDevice({
+      rnd,
+      knobs: this,
+      framer: new PylonFramer(),
+      noise: { avoid: (b) => b === PYLON_SOI || b === PYLON_EOI, step: 1 },
+    });
   }
 
   /** The pack at `address`. Throws when the bus has none there. */
@@ -288,23 +291,12 @@ export class PylonRs485Simulator {
 
   /** Serve requests arriving on `transport` (replaces any previous one). */
   attach(transport: SimTransport): void {
-    this.transport = transport;
-    this.framer.reset();
-    transport.onData((chunk) => {
-      if (this.transport !== transport) return;
-      try {
-        this.receive(chunk, transport);
-      } catch {
-        // The simulator must never take its host process down.
-      }
-    });
+    this.device.attach(transport, (frame) => this.receive(frame));
   }
 
   /** Stop serving. */
   detach(): void {
-    this.transport = undefined;
-    this.framer.reset();
-    this.writer.cancel();
+    this.device.detach();
   }
 
   /**
@@ -439,28 +431,22 @@ export class PylonRs485Simulator {
     });
   }
 
-  private receive(chunk: Uint8Array, transport: SimTransport): void {
-    for (const frame of this.framer.push(chunk)) {
-      let address: number;
-      try {
-        const f = decodeFrame(frame);
-        // Replies of other devices on the bus (CID2 = a return code 0x00) are not requests.
-        if (f.cid2 === 0x00) continue;
-        address = f.address;
-      } catch {
-        continue;
-      }
-      this.stats_.requests[address] = (this.stats_.requests[address] ?? 0) + 1;
-      const reply = this.respond(frame);
-      if (reply === undefined) continue;
-      this.stats_.replies++;
-      this.writer.enqueue(
-        transport,
-        reply,
-        { garbage: this.garbage, split: this.split, latencyMs: this.latencyMs },
-        () => this.transport === transport,
-      );
+  private receive(frame: Uint8Array): void {
+    let address: number;
+    try {
+      const f = decodeFrame(frame);
+      // Replies of other devices on the bus (CID2 = a return code 0x00) are not requests.
+      if (f.cid2 === 0x00) return;
+      address = f.address;
+    } catch {
+      return;
     }
+    this.stats_.requests[address] = (this.stats_.requests[address] ?? 0) + 1;
+    const reply = this.respond(frame);
+    if (reply === undefined) return;
+    this.stats_.replies++;
+    // The knobs as they are when the request arrives.
+    this.device.write(reply, { garbage: this.garbage, split: this.split, latencyMs: this.latencyMs });
   }
 
   private advanceToNow(): void {

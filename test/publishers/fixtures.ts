@@ -1,61 +1,11 @@
 /** States, loggers and waiting helpers shared by the telemetry tests. */
 import { connect, type MqttClient } from 'mqtt';
-import type { BatterySnapshot } from '../../src/domain/battery-snapshot.js';
-import { type BatteryState, type ChargeLimits, noAlarms } from '../../src/domain/battery-state.js';
+import type { BatteryState } from '../../src/domain/battery-state.js';
 import { createLogger, type Logger } from '../../src/log.js';
+import { batteryStateBuilders, PACK_24V } from '../support/battery-state.js';
 
-export function snapshot(overrides: Partial<BatterySnapshot> = {}): BatterySnapshot {
-  return {
-    timestampMs: Date.now(),
-    voltage: 26.4,
-    current: -12.5,
-    power: -330,
-    soc: 61,
-    soh: 97,
-    capacityRemaining: 61.2,
-    capacityInstalled: 100,
-    cycles: 42,
-    cellVoltages: [3.301, 3.302, 3.299, 3.304, 3.298, 3.3, 3.297, 3.299],
-    balancing: [false, false, false, true, false, false, false, false],
-    cellCount: 8,
-    temperatures: [
-      { name: 'T1', celsius: 21.5 },
-      { name: 'T2', celsius: 23.1 },
-    ],
-    mosTemperature: 30,
-    chargeFet: true,
-    dischargeFet: true,
-    protection: {},
-    identity: { model: 'JBD-SP04S034', serial: 'SN123', firmware: '1.2' },
-    ...overrides,
-  };
-}
-
-export function limits(overrides: Partial<ChargeLimits> = {}): ChargeLimits {
-  return {
-    chargeVoltage: 27.6,
-    chargeCurrent: 50,
-    dischargeCurrent: 60,
-    batteryLowVoltage: 23.2,
-    chargeReason: 'config',
-    dischargeReason: 'config',
-    ...overrides,
-  };
-}
-
-export function batteryState(overrides: Partial<BatteryState> = {}): BatteryState {
-  return {
-    id: 'house',
-    health: 'online',
-    snapshot: snapshot(),
-    limits: limits(),
-    alarms: noAlarms(),
-    connection: 'Serial ttyUSB0',
-    productName: 'JBD BMS',
-    lastValidMs: Date.now(),
-    ...overrides,
-  };
-}
+/** BatteryState builders: a 24 V, 8-cell pack on the wall clock (test/support/battery-state.ts). */
+export const { snapshot, limits, batteryState } = batteryStateBuilders(PACK_24V);
 
 /** A bank-shaped state (BatteryState + members), as src/bank/aggregate.ts produces it. */
 export function bankState(members: BatteryState[], id = 'bank'): BatteryState & { members: unknown[] } {

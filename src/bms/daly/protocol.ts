@@ -27,6 +27,7 @@
  */
 import { ByteReader } from '../../bytes/byte-reader.js';
 import { sum8 } from '../../bytes/checksum.js';
+import { type FrameExtraction, IncrementalFramer } from '../../bytes/framer.js';
 import type { BatterySnapshot, ProtectionFlags } from '../../domain/battery-snapshot.js';
 import { FrameError } from '../../domain/errors.js';
 
@@ -303,14 +304,7 @@ export function requirePayload(frame: DalyFrame, dataId: number): Uint8Array {
 }
 
 /** Result of scanning a byte buffer for frames. */
-export interface ExtractResult {
-  /** Complete frames with a valid checksum, either direction. */
-  frames: Uint8Array[];
-  /** Bytes to keep for the next chunk (the start of an incomplete frame). */
-  rest: Uint8Array;
-  /** Bytes thrown away while resynchronising. */
-  discarded: number;
-}
+export type ExtractResult = FrameExtraction;
 
 /** A 0xA5 at `i` that can still become a frame with what is there (length byte right, if already present). */
 function plausibleStart(buffer: Uint8Array, i: number): boolean {
@@ -355,26 +349,9 @@ export function extractFrames(buffer: Uint8Array): ExtractResult {
  * Incremental framer: push chunks of any size, get complete 13-byte frames. The residue is always shorter than one frame,
  * so memory is bounded without a cap.
  */
-export class DalyFramer {
-  private buf: Uint8Array = new Uint8Array(0);
-  /** Bytes thrown away while resynchronising, since construction. */
-  discarded = 0;
-
-  push(chunk: Uint8Array): Uint8Array[] {
-    const joined = this.buf.length === 0 ? chunk : concat(this.buf, chunk);
-    const { frames, rest, discarded } = extractFrames(joined);
-    this.discarded += discarded;
-    this.buf = rest;
-    return frames;
-  }
-
-  /** Drop partial data (after a reply timeout). */
-  reset(): void {
-    this.buf = new Uint8Array(0);
-  }
-
-  get pending(): number {
-    return this.buf.length;
+export class DalyFramer extends IncrementalFramer {
+  constructor() {
+    super((buffer) => extractFrames(buffer));
   }
 }
 
@@ -453,13 +430,6 @@ export function decodeReplyBlock(block: Uint8Array): DalyFrame[] {
   for (let i = 0; i < block.length; i += DALY_FRAME_LENGTH) {
     out.push(decodeReplyFrame(block.subarray(i, i + DALY_FRAME_LENGTH)));
   }
-  return out;
-}
-
-function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
-  const out = new Uint8Array(a.length + b.length);
-  out.set(a, 0);
-  out.set(b, a.length);
   return out;
 }
 

@@ -31,6 +31,7 @@
  */
 import { ByteReader } from '../../bytes/byte-reader.js';
 import { sumComplement16 } from '../../bytes/checksum.js';
+import { type FrameExtraction, IncrementalFramer } from '../../bytes/framer.js';
 import type { BatterySnapshot, ProtectionFlags } from '../../domain/battery-snapshot.js';
 import { FrameError } from '../../domain/errors.js';
 
@@ -189,14 +190,7 @@ function hex(b: number): string {
 }
 
 /** Result of scanning a byte buffer for frames. */
-export interface ExtractResult {
-  /** Complete frames (framing and length only; checksum is checked by decodeFrame). */
-  frames: Uint8Array[];
-  /** Bytes to keep for the next chunk (an incomplete frame at the end). */
-  rest: Uint8Array;
-  /** Bytes thrown away while resynchronising. */
-  discarded: number;
-}
+export type ExtractResult = FrameExtraction;
 
 /**
  * Find frames in whatever arrived. Resynchronises on garbage: a 0xDD whose length byte does not lead to a
@@ -260,34 +254,10 @@ function nextValidFrame(buffer: Uint8Array, from: number): number {
  * Memory stays bounded without a cap: extractFrames only keeps bytes from a 0xDD whose announced frame
  * (at most JBD_MAX_FRAME bytes) is still incomplete, so the residue is always shorter than JBD_MAX_FRAME.
  */
-export class JbdFramer {
-  private buf: Uint8Array = new Uint8Array(0);
-  /** Bytes thrown away while resynchronising, since construction. */
-  discarded = 0;
-
-  push(chunk: Uint8Array): Uint8Array[] {
-    const joined = this.buf.length === 0 ? chunk : concat(this.buf, chunk);
-    const { frames, rest, discarded } = extractFrames(joined);
-    this.discarded += discarded;
-    this.buf = rest;
-    return frames;
+export class JbdFramer extends IncrementalFramer {
+  constructor() {
+    super((buffer) => extractFrames(buffer));
   }
-
-  /** Drop partial data (after a reply timeout, so a half frame cannot poison the next reply). */
-  reset(): void {
-    this.buf = new Uint8Array(0);
-  }
-
-  get pending(): number {
-    return this.buf.length;
-  }
-}
-
-function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
-  const out = new Uint8Array(a.length + b.length);
-  out.set(a, 0);
-  out.set(b, a.length);
-  return out;
 }
 
 /**

@@ -28,6 +28,7 @@
  *   exception      addr (fc | 80) code crc            (5 bytes)
  */
 import { crc16Modbus } from '../../bytes/checksum.js';
+import { type FrameExtraction, IncrementalFramer } from '../../bytes/framer.js';
 import type { BatterySnapshot } from '../../domain/battery-snapshot.js';
 import { FrameError } from '../../domain/errors.js';
 import {
@@ -167,14 +168,7 @@ export interface ExtractOptions {
 }
 
 /** Result of scanning a byte buffer for frames. */
-export interface ExtractResult {
-  /** Complete frames (framing and checksums verified). */
-  frames: Uint8Array[];
-  /** Bytes to keep for the next chunk. */
-  rest: Uint8Array;
-  /** Bytes thrown away while resynchronising. */
-  discarded: number;
-}
+export type ExtractResult = FrameExtraction;
 
 type Candidate = { state: 'valid'; length: number } | { state: 'incomplete' } | { state: 'no' };
 
@@ -314,34 +308,10 @@ export function extractFrames(buffer: Uint8Array, opts: ExtractOptions = {}): Ex
  * Incremental framer for a JK-PB bus. The residue is at most one record plus its acknowledgement, or one
  * incomplete Modbus frame, so memory stays bounded.
  */
-export class JkPbFramer {
-  private buf: Uint8Array = new Uint8Array(0);
-  /** Bytes thrown away while resynchronising, since construction. */
-  discarded = 0;
-
-  push(chunk: Uint8Array): Uint8Array[] {
-    const joined = this.buf.length === 0 ? chunk : concat(this.buf, chunk);
-    const { frames, rest, discarded } = extractFrames(joined);
-    this.discarded += discarded;
-    this.buf = rest;
-    return frames;
+export class JkPbFramer extends IncrementalFramer {
+  constructor() {
+    super((buffer) => extractFrames(buffer));
   }
-
-  /** Drop partial data (after a reply timeout). */
-  reset(): void {
-    this.buf = new Uint8Array(0);
-  }
-
-  get pending(): number {
-    return this.buf.length;
-  }
-}
-
-function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
-  const out = new Uint8Array(a.length + b.length);
-  out.set(a, 0);
-  out.set(b, a.length);
-  return out;
 }
 
 // ---- decoding ---------------------------------------------------------------------------------------------

@@ -40,6 +40,7 @@
  */
 import { ByteReader } from '../../bytes/byte-reader.js';
 import { byteSum } from '../../bytes/checksum.js';
+import { type FrameExtraction, IncrementalFramer } from '../../bytes/framer.js';
 import type { BatterySnapshot, ProtectionFlags } from '../../domain/battery-snapshot.js';
 import { FrameError } from '../../domain/errors.js';
 
@@ -270,14 +271,7 @@ export function decodeRequest(raw: Uint8Array): JkSerialFrame {
 }
 
 /** Result of scanning a byte buffer for frames. */
-export interface ExtractResult {
-  /** Complete frames whose end marker and checksum are right. */
-  frames: Uint8Array[];
-  /** Bytes to keep for the next chunk (an incomplete frame at the end). */
-  rest: Uint8Array;
-  /** Bytes thrown away while resynchronising. */
-  discarded: number;
-}
+export type ExtractResult = FrameExtraction;
 
 /**
  * Find frames in whatever arrived. A `4E 57` whose length field is out of range, or whose announced frame
@@ -341,34 +335,10 @@ function nextValidFrame(buffer: Uint8Array, from: number): number {
  * Incremental framer: push chunks, get complete frames. The residue is always shorter than one maximal frame
  * (only an incomplete candidate is kept), so memory stays bounded without a cap.
  */
-export class JkSerialFramer {
-  private buf: Uint8Array = new Uint8Array(0);
-  /** Bytes thrown away while resynchronising, since construction. */
-  discarded = 0;
-
-  push(chunk: Uint8Array): Uint8Array[] {
-    const joined = this.buf.length === 0 ? chunk : concat(this.buf, chunk);
-    const { frames, rest, discarded } = extractFrames(joined);
-    this.discarded += discarded;
-    this.buf = rest;
-    return frames;
+export class JkSerialFramer extends IncrementalFramer {
+  constructor() {
+    super((buffer) => extractFrames(buffer));
   }
-
-  /** Drop partial data (after a reply timeout). */
-  reset(): void {
-    this.buf = new Uint8Array(0);
-  }
-
-  get pending(): number {
-    return this.buf.length;
-  }
-}
-
-function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
-  const out = new Uint8Array(a.length + b.length);
-  out.set(a, 0);
-  out.set(b, a.length);
-  return out;
 }
 
 /** JK temperature byte pair: 0–100 °C as is, above 100 the excess is below zero (101 = −1 °C). */

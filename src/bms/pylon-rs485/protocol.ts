@@ -19,6 +19,7 @@
  * inside a frame: the framer resynchronises on them. LCHKSUM = (−(n11..8 + n7..4 + n3..0)) mod 16.
  */
 import { ByteReader } from '../../bytes/byte-reader.js';
+import { type FrameExtraction, IncrementalFramer } from '../../bytes/framer.js';
 import { FrameError } from '../../domain/errors.js';
 
 /** Start of frame, '~'. */
@@ -248,14 +249,7 @@ export function requireReplyInfo(frame: PylonFrame, address: number): Uint8Array
 }
 
 /** Result of scanning a buffer for frames. */
-export interface ExtractResult {
-  /** Complete frames with LENGTH and CHKSUM right, either direction. */
-  frames: Uint8Array[];
-  /** Chars to keep for the next chunk (an incomplete frame at the end). */
-  rest: Uint8Array;
-  /** Chars thrown away while resynchronising. */
-  discarded: number;
-}
+export type ExtractResult = FrameExtraction;
 
 /**
  * Find frames in whatever arrived. A candidate runs from '~' over hex digits to '\r'; one that fails its checks is
@@ -306,34 +300,10 @@ function stillPossible(buffer: Uint8Array, i: number): boolean {
 }
 
 /** Incremental framer; memory stays below one maximal frame because extractFrames keeps only a possible frame. */
-export class PylonFramer {
-  private buf: Uint8Array = new Uint8Array(0);
-  /** Chars thrown away while resynchronising, since construction. */
-  discarded = 0;
-
-  push(chunk: Uint8Array): Uint8Array[] {
-    const joined = this.buf.length === 0 ? chunk : concat(this.buf, chunk);
-    const { frames, rest, discarded } = extractFrames(joined);
-    this.discarded += discarded;
-    this.buf = rest;
-    return frames;
+export class PylonFramer extends IncrementalFramer {
+  constructor() {
+    super((buffer) => extractFrames(buffer));
   }
-
-  /** Drop partial data (after a reply timeout). */
-  reset(): void {
-    this.buf = new Uint8Array(0);
-  }
-
-  get pending(): number {
-    return this.buf.length;
-  }
-}
-
-function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
-  const out = new Uint8Array(a.length + b.length);
-  out.set(a, 0);
-  out.set(b, a.length);
-  return out;
 }
 
 // ---- INFO helpers shared by the field tables --------------------------------------------------------------------
