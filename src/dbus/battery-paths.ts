@@ -176,7 +176,10 @@ export function timeToGoSeconds(
   if (currentA === undefined || !Number.isFinite(currentA)) return undefined;
   if (currentA >= 0) return TIME_TO_GO_MAX_S;
   if (remainingAhValue === undefined || !Number.isFinite(remainingAhValue)) return undefined;
-  return Math.min(TIME_TO_GO_MAX_S, Math.round((Math.max(0, remainingAhValue) / -currentA) * 3600));
+  // Whole minutes: the GUI shows h:mm, and a value that moves every second with the current would cost a
+  // D-Bus signal per poll on a GX CPU for nothing.
+  const seconds = (Math.max(0, remainingAhValue) / -currentA) * 3600;
+  return Math.min(TIME_TO_GO_MAX_S, Math.round(seconds / 60) * 60);
 }
 
 /**
