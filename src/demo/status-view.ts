@@ -41,6 +41,10 @@ export function renderBattery(service: string, items: Items): string[] {
   const why = [items['/Info/ChargeLimitation'], items['/Info/DischargeLimitation']].filter(
     (x) => typeof x === 'string',
   );
+  const mode = items['/Info/ChargeMode'];
+  if (typeof mode === 'string') {
+    lines.push(`  mode   ${mode}   cell target ${fmt(n('/Info/MaxChargeCellVoltage'), 3, ' V')}`);
+  }
   if (why.length) lines.push(`  why    charge: ${why[0] ?? '---'}   discharge: ${why[1] ?? '---'}`);
   const cells = n('/System/NrOfCellsPerBattery') ?? 0;
   const minId = items['/System/MinVoltageCellId'];
