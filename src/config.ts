@@ -6,6 +6,7 @@
 import { readFileSync } from 'node:fs';
 import { parse } from 'ini';
 import { parseTopology, type Topology, TopologyError } from './bank/topology.js';
+import { CAN_FAMILIES, type CanEndpoint, findCanFamily } from './bms/can-registry.js';
 import { FAMILIES, findFamily } from './bms/registry.js';
 import { isLogLevel, type LogLevel } from './log.js';
 import {
@@ -61,6 +62,8 @@ export interface BatteryConfig {
   address: number | undefined;
   /** Family options by config key (e.g. Daly `host_address`). */
   options: Record<string, number>;
+  /** CAN families only: the interface or USB-CAN-A adapter (then `port` names it too, for logs). */
+  can?: { endpoint: CanEndpoint; pack: number | undefined; keepAlive: boolean } | undefined;
   pollIntervalMs: number;
   replyTimeoutMs: number;
   staleAfterMs: number;
@@ -166,6 +169,11 @@ export const DEFAULT_CHARGE: ChargeConfig = {
 
 const BATTERY_KEYS = [
   'protocol',
+  'can',
+  'can_port',
+  'bitrate',
+  'pack',
+  'keepalive',
   'address',
   ...new Set(FAMILIES.flatMap((f) => f.options.map((o) => o.key))),
   'port',
@@ -406,10 +414,26 @@ export function parseConfig(sources: readonly { file: string; text: string }[]):
     const protoLoc = get('protocol');
     const protocol = protoLoc?.value;
     const fam = protocol ? findFamily(protocol) : undefined;
-    if (!protocol || (!fam && protocol !== AUTO_PROTOCOL)) {
-      fail(protoLoc, file, name, 'protocol', `one of ${[AUTO_PROTOCOL, ...FAMILIES.map((f) => f.id)].join(', ')}`);
+    const canFam = protocol ? findCanFamily(protocol) : undefined;
+    if (!protocol || (!fam && !canFam && protocol !== AUTO_PROTOCOL)) {
+      const known = [AUTO_PROTOCOL, ...FAMILIES.map((f) => f.id), ...CAN_FAMILIES.map((f) => f.id)];
+      fail(protoLoc, file, name, 'protocol', `one of ${known.join(', ')}`);
     }
-    const portLoc = get('port');
+    const can = canFam ? readCan(sec, name, file, canFam.packs) : undefined;
+    for (const k of ['can', 'can_port', 'bitrate', 'pack', 'keepalive']) {
+      const loc = get(k);
+      if (!canFam && loc)
+        fail(
+          loc,
+          file,
+          name,
+          k,
+          `nothing: ${k} is for the CAN protocols (${CAN_FAMILIES.map((f) => f.id).join(', ')})`,
+        );
+    }
+    const portLoc = can
+      ? { value: can.endpoint.kind === 'socketcan' ? can.endpoint.iface : can.endpoint.path, file }
+      : get('port');
     if (!portLoc || portLoc.value.trim() === '')
       fail(portLoc, file, name, 'port', 'a serial device path such as /dev/ttyUSB0');
     const numKey = (key: string, dflt: number, min: number, max: number, expected: string): number => {
@@ -474,12 +498,13 @@ export function parseConfig(sources: readonly { file: string; text: string }[]):
       baudRate: baudRate === undefined ? undefined : Math.round(baudRate),
       address,
       options,
+      ...(can ? { can } : {}),
       pollIntervalMs: Math.round(pollS * 1000),
       replyTimeoutMs: Math.round(replyS * 1000),
       staleAfterMs: Math.round(staleS * 1000),
       deviceInstance: Math.round(deviceInstance),
       customName: get('custom_name')?.value ?? '',
-      productName: get('product_name')?.value ?? fam?.productName ?? 'Battery BMS',
+      productName: get('product_name')?.value ?? fam?.productName ?? canFam?.productName ?? 'Battery BMS',
       charge: bc,
       control,
     });
@@ -502,13 +527,55 @@ export function parseConfig(sources: readonly { file: string; text: string }[]):
   return { general: { logLevel, productId }, batteries, bank, telemetry, files: sources.map((s) => s.file) };
 }
 
+function readCan(
+  sec: Map<string, Located>,
+  section: string,
+  file: string,
+  packs: boolean,
+): NonNullable<BatteryConfig['can']> {
+  const canLoc = sec.get('can');
+  const portLoc = sec.get('can_port');
+  if (!canLoc === !portLoc) {
+    fail(
+      canLoc ?? portLoc,
+      file,
+      section,
+      canLoc ? 'can_port' : 'can',
+      'exactly one of can = can0 (SocketCAN) or can_port = /dev/ttyUSB0 (USB-CAN-A)',
+    );
+  }
+  const brLoc = sec.get('bitrate');
+  const bitrate = brLoc ? num(0, 1_000_000)(brLoc.value) : 500_000;
+  if (bitrate !== 250_000 && bitrate !== 500_000) fail(brLoc, file, section, 'bitrate', '250000 or 500000');
+  if (canLoc && !/^[a-z][a-z0-9_]*$/i.test(canLoc.value.trim()))
+    fail(canLoc, file, section, 'can', 'an interface name such as can0 or vecan0');
+  const packLoc = sec.get('pack');
+  let pack: number | undefined;
+  if (packLoc) {
+    if (!packs) fail(packLoc, file, section, 'pack', 'nothing: only deye-can has packs');
+    const v = num(0, 31)(packLoc.value);
+    if (v === undefined || !Number.isInteger(v)) fail(packLoc, file, section, 'pack', 'a pack index 0–31');
+    pack = v;
+  }
+  const kaLoc = sec.get('keepalive');
+  const ka = kaLoc?.value.trim().toLowerCase() ?? 'true';
+  if (!['true', 'false', 'yes', 'no', '1', '0'].includes(ka)) fail(kaLoc, file, section, 'keepalive', 'true or false');
+  return {
+    endpoint: canLoc
+      ? { kind: 'socketcan', iface: canLoc.value.trim() }
+      : { kind: 'usbcan-a', path: (portLoc as Located).value.trim(), bitrate },
+    pack,
+    keepAlive: ['true', 'yes', '1'].includes(ka),
+  };
+}
+
 /**
  * Batteries on one port share one line: the same protocol and baud rate, and distinct addresses (a family
  * without addressing can have only one battery per port). `auto` must have its port to itself.
  */
 function checkSharedPorts(batteries: readonly BatteryConfig[], file: string): void {
   const byPort = new Map<string, BatteryConfig[]>();
-  for (const b of batteries) byPort.set(b.port, [...(byPort.get(b.port) ?? []), b]);
+  for (const b of batteries) if (!b.can) byPort.set(b.port, [...(byPort.get(b.port) ?? []), b]);
   for (const [port, group] of byPort) {
     if (group.length < 2) continue;
     const names = group.map((b) => `[battery.${b.id}]`).join(', ');

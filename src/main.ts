@@ -13,6 +13,7 @@ import { aggregateBank, type BankState } from './bank/aggregate.js';
 import { type BankLayout, bankCellCount, bankLayout, bankPathTypes, bankPathValues } from './bank/bank-paths.js';
 import { BatteryMonitor } from './battery/battery-monitor.js';
 import { DetectCache, type Detection, detectOnPort } from './bms/autodetect.js';
+import { CanBusPool, findCanFamily } from './bms/can-registry.js';
 import type { BmsDriver } from './bms/driver.js';
 import { type BmsFamily, BusPool, findFamily } from './bms/registry.js';
 import { toHex } from './bytes/hex.js';
@@ -108,6 +109,7 @@ class BatteryRunner implements RunningBattery {
     private readonly store: StateStore,
     private readonly log: Logger,
     private readonly pool: BusPool,
+    private readonly canPool: CanBusPool,
     private readonly detectCache: DetectCache | undefined,
     private readonly telemetry: Sink & { readonly sinks: readonly Sink[] },
     /** Part of a published bank: 'member' publishes /Info/* invalid, 'hidden' publishes no service at all. */
@@ -134,7 +136,13 @@ class BatteryRunner implements RunningBattery {
         }
       },
     });
-    if (cfg.protocol !== AUTO_PROTOCOL) {
+    const canFamily = findCanFamily(cfg.protocol);
+    if (canFamily && cfg.can) {
+      const bus = this.canPool.bus(cfg.can.endpoint);
+      this.driver = canFamily.createDriver(bus, { now: this.now, pack: cfg.can.pack, keepAlive: cfg.can.keepAlive });
+      const where = cfg.can.pack !== undefined ? `${bus.link.description} pack ${cfg.can.pack}` : bus.link.description;
+      this.monitor.setIdentity(where, cfg.productName);
+    } else if (cfg.protocol !== AUTO_PROTOCOL) {
       const family = findFamily(cfg.protocol);
       if (!family) throw new ConfigError(`[battery.${cfg.id}] unknown protocol ${cfg.protocol}`);
       this.driver = this.makeDriver(family, cfg.baudRate, cfg.address);
@@ -481,6 +489,7 @@ class BankRunner {
 export function startService(opts: RunOptions): Running {
   const store = new StateStore(opts.stateFile);
   const pool = new BusPool((port) => new SerialLink(port));
+  const canPool = new CanBusPool();
   const cache = opts.detectCacheFile ? new DetectCache(opts.detectCacheFile) : undefined;
   void cache?.load();
   // Every runner is built before any starts: a port-sharing conflict is a config error, not half a start.
@@ -492,7 +501,7 @@ export function startService(opts: RunOptions): Running {
   const inBank = new Set(bankCfg?.topology.members ?? []);
   const role = (id: string) => (!inBank.has(id) ? 'none' : bankCfg?.publishMembers ? 'member' : 'hidden');
   const runners = opts.config.batteries.map(
-    (b) => new BatteryRunner(b, opts, store, opts.logger.child(b.id), pool, cache, telemetry, role(b.id)),
+    (b) => new BatteryRunner(b, opts, store, opts.logger.child(b.id), pool, canPool, cache, telemetry, role(b.id)),
   );
   const bank = bankCfg
     ? new BankRunner(

@@ -16,7 +16,14 @@
  */
 import type { BatterySnapshot } from '../domain/battery-snapshot.js';
 import type { ChargeLimits, Health } from '../domain/battery-state.js';
-import { bmsLimitOf, deratedTarget, hardGates, limitStep, measurementsOf } from './charge-control/currents.js';
+import {
+  bmsLimitOf,
+  bmsManaged,
+  deratedTarget,
+  hardGates,
+  limitStep,
+  measurementsOf,
+} from './charge-control/currents.js';
 import type { ChargeState } from './charge-control/state.js';
 import { chargeVoltageStep } from './charge-control/voltage.js';
 import type { ChargeControlConfig } from './charge-control-config.js';
@@ -85,7 +92,9 @@ export function chargeControl(
 
   const v = chargeVoltageStep(
     {
-      cells: usable ? { list: m.cells, sum: m.cellSum, min: m.cellMin, max: m.cellMax } : undefined,
+      // A BMS-managed battery has no cells: the cycle and the cell controller have nothing to act on.
+      cells:
+        usable && m.cells.length > 0 ? { list: m.cells, sum: m.cellSum, min: m.cellMin, max: m.cellMax } : undefined,
       cellCount,
       soc: usable ? m.soc : undefined,
       bmsChargeVoltage: snap?.bmsLimits?.chargeVoltage,
@@ -123,15 +132,27 @@ export function chargeControl(
   const chargeRequest =
     cfg.chargeRequestSoc !== undefined && usable && m.soc !== undefined && m.soc < cfg.chargeRequestSoc ? 1 : 0;
 
+  // A BMS-managed battery (no cells, its own limits): CVL is the BMS's own, never above it nor above
+  // cells × max_cell_voltage when the cell count is known; BatteryLowVoltage never above CVL.
+  const managed = bmsManaged(snap) && usable;
+  let chargeVoltage = v.chargeVoltage;
+  let lowVoltage = v.batteryLowVoltage;
+  const bmsCvl = snap?.bmsLimits?.chargeVoltage;
+  if (managed && bmsCvl !== undefined) {
+    const cap = cellCount ? cellCount * cfg.maxCellVoltage + cfg.voltageDrop : Number.POSITIVE_INFINITY;
+    chargeVoltage = Math.min(bmsCvl + cfg.voltageDrop, cap);
+    const low = snap?.bmsLimits?.dischargeVoltage ?? v.batteryLowVoltage;
+    lowVoltage = low === undefined ? undefined : Math.min(low, chargeVoltage);
+  }
   return {
     limits: {
-      chargeVoltage: finiteOrUndefined(v.chargeVoltage),
-      batteryLowVoltage: finiteOrUndefined(v.batteryLowVoltage),
+      chargeVoltage: finiteOrUndefined(chargeVoltage),
+      batteryLowVoltage: finiteOrUndefined(lowVoltage),
       chargeCurrent: finiteOrZero(ccl.value),
       dischargeCurrent: finiteOrZero(dcl.value),
       chargeReason: ccl.reason,
       dischargeReason: dcl.reason,
-      chargeMode: v.chargeMode,
+      chargeMode: managed ? 'BMS managed' : v.chargeMode,
       maxChargeCellVoltage: v.maxChargeCellVoltage,
       chargeRequest,
     },

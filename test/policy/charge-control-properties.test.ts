@@ -12,6 +12,7 @@ import {
   type ProtectionFlags,
 } from '../../src/domain/battery-snapshot.js';
 import type { Health } from '../../src/domain/battery-state.js';
+import { bmsManaged } from '../../src/policy/charge-control/currents.js';
 import {
   type ChargeState,
   chargeControl,
@@ -298,12 +299,13 @@ function checkScenario({ cfg, cells: n, start, steps }: Scenario): void {
     // Hard stops.
     const cellsV = snap?.cellVoltages;
     const temps = snap?.temperatures?.map((t) => t.celsius) ?? [];
+    // A BMS-managed battery (no cells, its own CVL/CCL/DCL) has data: its own limits are the ceiling (checked above).
+    const managed = bmsManaged(snap);
     const noData =
       step.health !== 'online' ||
       snap === undefined ||
-      cellsV === undefined ||
-      cellsV.length === 0 ||
-      cellsV.some((c) => !Number.isFinite(c) || c <= 0) ||
+      (!managed &&
+        (cellsV === undefined || cellsV.length === 0 || cellsV.some((c) => !Number.isFinite(c) || c <= 0))) ||
       temps.some((t) => !Number.isFinite(t));
     const p = snap?.protection ?? {};
     const chargeStop =

@@ -28,13 +28,13 @@ export interface Measurements {
   tempMax: number | undefined;
   mosTemperature: number | undefined;
   soc: number | undefined;
-  /** Cells present, every cell a positive finite number, every temperature finite. */
+  /** Cells present (or a BMS-managed battery), every cell a positive finite number, every temperature finite. */
   valid: boolean;
 }
 
 export function measurementsOf(s: BatterySnapshot | undefined): Measurements {
   const cells = s?.cellVoltages ?? [];
-  let valid = cells.length > 0;
+  let valid = cells.length > 0 || bmsManaged(s);
   let cellSum = 0;
   let cellMin = Number.POSITIVE_INFINITY;
   let cellMax = Number.NEGATIVE_INFINITY;
@@ -75,7 +75,7 @@ export function hardGates(
   let common: string | undefined;
   if (health !== 'online' || s === undefined)
     common = health === 'offline' || s === undefined ? 'offline' : 'data stale';
-  else if (m.cells.length === 0) common = 'no cell voltages';
+  else if (m.cells.length === 0 && !bmsManaged(s)) common = 'no cell voltages';
   else if (!m.valid) common = 'invalid measurement';
   if (common !== undefined || s === undefined) return { charge: common, discharge: common };
   const p = s.protection ?? {};
@@ -114,6 +114,21 @@ export function hardGates(
     discharge = 'BMS discharge protection';
   }
   return { charge, discharge };
+}
+
+/**
+ * A battery that reports no cell voltages but its own charge voltage and both current limits (Pylon-type CAN
+ * batteries): its BMS manages the cells, so the cell gates cannot apply and its own limits are the ceiling.
+ */
+export function bmsManaged(s: BatterySnapshot | undefined): boolean {
+  const l = s?.bmsLimits;
+  return (
+    (s?.cellVoltages?.length ?? 0) === 0 &&
+    l !== undefined &&
+    Number.isFinite(l.chargeVoltage) &&
+    Number.isFinite(l.chargeCurrent) &&
+    Number.isFinite(l.dischargeCurrent)
+  );
 }
 
 /** A candidate limit and the rule that produced it. */
