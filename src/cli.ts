@@ -8,6 +8,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { DECODE_FAMILIES, decodeHex } from './cli/decode.js';
 import { probeCommand } from './cli/probe.js';
+import { scanCommand } from './cli/scan.js';
 import { ConfigError, loadConfig, parseConfig } from './config.js';
 import { formatStatusTable, readBatteryStatus, StatusReader } from './dbus/status-reader.js';
 import { startPrivateBus } from './demo/private-bus.js';
@@ -35,6 +36,8 @@ commands:
                                         a simulated BMS on a new pseudo-terminal; first line: PTY <path>
   decode <family> HEX...                decode captured frames, one JSON object per frame
   probe PORT [--all-addresses]          which BMS answers on PORT, and the config lines for it
+  scan [--seconds N] [--backend bluez|noble] [--adapter hciN] [--hci-uart PATH] [--all]
+                                        Bluetooth devices that look like a BMS, and the config lines
   status                                table of every com.victronenergy.battery.* on the bus
   demo [--cells N] [--seconds N]        private bus + simulated JBD + driver + live view (npm start)
   --version, --help
@@ -169,6 +172,24 @@ async function cmdProbe(p: Parsed): Promise<number> {
   );
 }
 
+async function cmdScan(p: Parsed): Promise<number> {
+  const seconds = intOption(p, 'seconds', 1, 600) ?? 10;
+  const backend = p.options.get('backend');
+  if (backend !== undefined && backend !== 'bluez' && backend !== 'noble')
+    throw new UsageError('--backend is bluez or noble');
+  const adapter = p.options.get('adapter');
+  const uart = p.options.get('hci-uart');
+  const found = await scanCommand({
+    durationMs: seconds * 1000,
+    ...(backend ? { backend } : {}),
+    ...(typeof adapter === 'string' ? { adapter } : {}),
+    ...(typeof uart === 'string' ? { hciUart: uart } : {}),
+    all: p.options.has('all'),
+    print: (line) => process.stdout.write(`${line}\n`),
+  });
+  return found.length > 0 ? 0 : 1;
+}
+
 async function cmdStatus(): Promise<number> {
   const records = await readBatteryStatus();
   process.stdout.write(
@@ -246,7 +267,18 @@ async function cmdDemo(p: Parsed): Promise<number> {
 }
 
 export async function main(argv: readonly string[]): Promise<number> {
-  const p = parseArgs(argv, ['config', 'log-level', 'cells', 'seed', 'link', 'seconds', 'addresses']);
+  const p = parseArgs(argv, [
+    'config',
+    'log-level',
+    'cells',
+    'seed',
+    'link',
+    'seconds',
+    'addresses',
+    'backend',
+    'adapter',
+    'hci-uart',
+  ]);
   if (p.options.has('version')) {
     process.stdout.write(`${version()}\n`);
     return 0;
@@ -265,6 +297,8 @@ export async function main(argv: readonly string[]): Promise<number> {
       return cmdDecode(p);
     case 'probe':
       return cmdProbe(p);
+    case 'scan':
+      return cmdScan(p);
     case 'status':
       return cmdStatus();
     case 'demo':

@@ -6,6 +6,7 @@
 import { readFileSync } from 'node:fs';
 import { parse } from 'ini';
 import { parseTopology, type Topology, TopologyError } from './bank/topology.js';
+import { BLE_FAMILIES, type BleAdapter, findBleFamily } from './bms/ble-registry.js';
 import { CAN_FAMILIES, type CanEndpoint, findCanFamily } from './bms/can-registry.js';
 import { FAMILIES, findFamily } from './bms/registry.js';
 import { isLogLevel, type LogLevel } from './log.js';
@@ -64,6 +65,8 @@ export interface BatteryConfig {
   options: Record<string, number>;
   /** CAN families only: the interface or USB-CAN-A adapter (then `port` names it too, for logs). */
   can?: { endpoint: CanEndpoint; pack: number | undefined; keepAlive: boolean } | undefined;
+  /** Bluetooth LE batteries only (a `mac` in the section, or protocol jk-ble). */
+  ble?: { mac: string; adapter: BleAdapter; mode: 'keep-connected' | 'poll' } | undefined;
   pollIntervalMs: number;
   replyTimeoutMs: number;
   staleAfterMs: number;
@@ -169,6 +172,11 @@ export const DEFAULT_CHARGE: ChargeConfig = {
 
 const BATTERY_KEYS = [
   'protocol',
+  'mac',
+  'adapter',
+  'ble_backend',
+  'ble_mode',
+  'ble_hci_uart',
   'can',
   'can_port',
   'bitrate',
@@ -415,11 +423,31 @@ export function parseConfig(sources: readonly { file: string; text: string }[]):
     const protocol = protoLoc?.value;
     const fam = protocol ? findFamily(protocol) : undefined;
     const canFam = protocol ? findCanFamily(protocol) : undefined;
-    if (!protocol || (!fam && !canFam && protocol !== AUTO_PROTOCOL)) {
-      const known = [AUTO_PROTOCOL, ...FAMILIES.map((f) => f.id), ...CAN_FAMILIES.map((f) => f.id)];
+    const bleFam = protocol && (get('mac') || protocol === 'jk-ble') ? findBleFamily(protocol) : undefined;
+    if (!protocol || (!fam && !canFam && !bleFam && protocol !== AUTO_PROTOCOL)) {
+      const known = [
+        AUTO_PROTOCOL,
+        ...FAMILIES.map((f) => f.id),
+        ...CAN_FAMILIES.map((f) => f.id),
+        ...BLE_FAMILIES.filter((f) => !findFamily(f.id)).map((f) => f.id),
+      ];
       fail(protoLoc, file, name, 'protocol', `one of ${known.join(', ')}`);
     }
     const can = canFam ? readCan(sec, name, file, canFam.packs) : undefined;
+    if (get('mac') && !bleFam) {
+      fail(
+        get('mac'),
+        file,
+        name,
+        'mac',
+        `nothing: protocol ${protocol} has no Bluetooth variant (${BLE_FAMILIES.map((f) => f.id).join(', ')} do)`,
+      );
+    }
+    const ble = bleFam ? readBle(sec, name, file) : undefined;
+    for (const k of ['adapter', 'ble_backend', 'ble_mode', 'ble_hci_uart']) {
+      const loc = get(k);
+      if (!bleFam && loc) fail(loc, file, name, k, 'nothing: this key is for Bluetooth batteries (with mac = …)');
+    }
     for (const k of ['can', 'can_port', 'bitrate', 'pack', 'keepalive']) {
       const loc = get(k);
       if (!canFam && loc)
@@ -433,7 +461,9 @@ export function parseConfig(sources: readonly { file: string; text: string }[]):
     }
     const portLoc = can
       ? { value: can.endpoint.kind === 'socketcan' ? can.endpoint.iface : can.endpoint.path, file }
-      : get('port');
+      : ble
+        ? { value: `ble:${ble.mac}`, file }
+        : get('port');
     if (!portLoc || portLoc.value.trim() === '')
       fail(portLoc, file, name, 'port', 'a serial device path such as /dev/ttyUSB0');
     const numKey = (key: string, dflt: number, min: number, max: number, expected: string): number => {
@@ -499,12 +529,14 @@ export function parseConfig(sources: readonly { file: string; text: string }[]):
       address,
       options,
       ...(can ? { can } : {}),
+      ...(ble ? { ble } : {}),
       pollIntervalMs: Math.round(pollS * 1000),
       replyTimeoutMs: Math.round(replyS * 1000),
       staleAfterMs: Math.round(staleS * 1000),
       deviceInstance: Math.round(deviceInstance),
       customName: get('custom_name')?.value ?? '',
-      productName: get('product_name')?.value ?? fam?.productName ?? canFam?.productName ?? 'Battery BMS',
+      productName:
+        get('product_name')?.value ?? bleFam?.productName ?? fam?.productName ?? canFam?.productName ?? 'Battery BMS',
       charge: bc,
       control,
     });
@@ -525,6 +557,25 @@ export function parseConfig(sources: readonly { file: string; text: string }[]):
     (m) => new ConfigError(m),
   );
   return { general: { logLevel, productId }, batteries, bank, telemetry, files: sources.map((s) => s.file) };
+}
+
+function readBle(sec: Map<string, Located>, section: string, file: string): NonNullable<BatteryConfig['ble']> {
+  const macLoc = sec.get('mac');
+  const mac = macLoc?.value.trim().toUpperCase() ?? '';
+  if (!/^([0-9A-F]{2}:){5}[0-9A-F]{2}$/.test(mac))
+    fail(macLoc, file, section, 'mac', 'a Bluetooth address such as C8:47:8C:12:34:56');
+  const adapterLoc = sec.get('adapter');
+  const adapter = adapterLoc?.value.trim() ?? 'hci0';
+  if (!/^hci\d+$/.test(adapter)) fail(adapterLoc, file, section, 'adapter', 'an adapter name such as hci0');
+  const uart = sec.get('ble_hci_uart')?.value.trim() || undefined;
+  const backendLoc = sec.get('ble_backend');
+  const backend = backendLoc?.value.trim() ?? (uart ? 'noble' : 'bluez');
+  if (backend !== 'bluez' && backend !== 'noble') fail(backendLoc, file, section, 'ble_backend', 'bluez or noble');
+  if (uart && backend !== 'noble') fail(backendLoc, file, section, 'ble_backend', 'noble (ble_hci_uart needs it)');
+  const modeLoc = sec.get('ble_mode');
+  const mode = modeLoc?.value.trim() ?? 'keep-connected';
+  if (mode !== 'keep-connected' && mode !== 'poll') fail(modeLoc, file, section, 'ble_mode', 'keep-connected or poll');
+  return { mac, adapter: { backend, adapter, ...(uart ? { hciUart: uart } : {}) }, mode };
 }
 
 function readCan(
@@ -575,7 +626,7 @@ function readCan(
  */
 function checkSharedPorts(batteries: readonly BatteryConfig[], file: string): void {
   const byPort = new Map<string, BatteryConfig[]>();
-  for (const b of batteries) if (!b.can) byPort.set(b.port, [...(byPort.get(b.port) ?? []), b]);
+  for (const b of batteries) if (!b.can && !b.ble) byPort.set(b.port, [...(byPort.get(b.port) ?? []), b]);
   for (const [port, group] of byPort) {
     if (group.length < 2) continue;
     const names = group.map((b) => `[battery.${b.id}]`).join(', ');

@@ -13,6 +13,7 @@ import { aggregateBank, type BankState } from './bank/aggregate.js';
 import { type BankLayout, bankCellCount, bankLayout, bankPathTypes, bankPathValues } from './bank/bank-paths.js';
 import { BatteryMonitor } from './battery/battery-monitor.js';
 import { DetectCache, type Detection, detectOnPort } from './bms/autodetect.js';
+import { BleLinkPool, findBleFamily } from './bms/ble-registry.js';
 import { CanBusPool, findCanFamily } from './bms/can-registry.js';
 import type { BmsDriver } from './bms/driver.js';
 import { type BmsFamily, BusPool, findFamily } from './bms/registry.js';
@@ -110,6 +111,7 @@ class BatteryRunner implements RunningBattery {
     private readonly log: Logger,
     private readonly pool: BusPool,
     private readonly canPool: CanBusPool,
+    private readonly blePool: BleLinkPool,
     private readonly detectCache: DetectCache | undefined,
     private readonly telemetry: Sink & { readonly sinks: readonly Sink[] },
     /** Part of a published bank: 'member' publishes /Info/* invalid, 'hidden' publishes no service at all. */
@@ -137,7 +139,19 @@ class BatteryRunner implements RunningBattery {
       },
     });
     const canFamily = findCanFamily(cfg.protocol);
-    if (canFamily && cfg.can) {
+    const bleFamily = cfg.ble ? findBleFamily(cfg.protocol) : undefined;
+    if (bleFamily && cfg.ble) {
+      const ble = this.blePool.link(cfg.ble.adapter);
+      this.driver = bleFamily.createDriver(ble, {
+        address: cfg.ble.mac,
+        mode: cfg.ble.mode,
+        pollIntervalMs: cfg.pollIntervalMs,
+        replyTimeoutMs: cfg.replyTimeoutMs,
+        staleAfterMs: cfg.staleAfterMs,
+        now: this.now,
+      });
+      this.monitor.setIdentity(`BLE ${cfg.ble.mac}`, cfg.productName);
+    } else if (canFamily && cfg.can) {
       const bus = this.canPool.bus(cfg.can.endpoint);
       this.driver = canFamily.createDriver(bus, { now: this.now, pack: cfg.can.pack, keepAlive: cfg.can.keepAlive });
       const where = cfg.can.pack !== undefined ? `${bus.link.description} pack ${cfg.can.pack}` : bus.link.description;
@@ -490,6 +504,7 @@ export function startService(opts: RunOptions): Running {
   const store = new StateStore(opts.stateFile);
   const pool = new BusPool((port) => new SerialLink(port));
   const canPool = new CanBusPool();
+  const blePool = new BleLinkPool(opts.busAddress);
   const cache = opts.detectCacheFile ? new DetectCache(opts.detectCacheFile) : undefined;
   void cache?.load();
   // Every runner is built before any starts: a port-sharing conflict is a config error, not half a start.
@@ -501,7 +516,8 @@ export function startService(opts: RunOptions): Running {
   const inBank = new Set(bankCfg?.topology.members ?? []);
   const role = (id: string) => (!inBank.has(id) ? 'none' : bankCfg?.publishMembers ? 'member' : 'hidden');
   const runners = opts.config.batteries.map(
-    (b) => new BatteryRunner(b, opts, store, opts.logger.child(b.id), pool, canPool, cache, telemetry, role(b.id)),
+    (b) =>
+      new BatteryRunner(b, opts, store, opts.logger.child(b.id), pool, canPool, blePool, cache, telemetry, role(b.id)),
   );
   const bank = bankCfg
     ? new BankRunner(

@@ -16,6 +16,7 @@ import {
 } from '../bms/jbd/protocol.js';
 import * as jkPb from '../bms/jk-modbus/protocol.js';
 import * as jkSerial from '../bms/jk-serial/protocol.js';
+import { CAN_FAMILIES as CAN_FAMILY_IDS, type CanFamilyId, decodeCanText } from '../bms/pylon-can/can-decode.js';
 import * as pylon from '../bms/pylon-rs485/protocol.js';
 import * as pylontech from '../bms/pylon-rs485/pylontech.js';
 import * as seplos from '../bms/pylon-rs485/seplos.js';
@@ -141,7 +142,10 @@ const FAMILIES: Record<string, DecodeFamily> = {
   seplos: { frames: pylonFrames, decode: decodeSeplos, ascii: true },
 };
 
-export const DECODE_FAMILIES = Object.keys(FAMILIES);
+/** CAN families take candump notation (`351#1C02…`, one frame per argument or line). */
+const CAN_DECODE = new Set<string>(CAN_FAMILY_IDS);
+
+export const DECODE_FAMILIES = [...Object.keys(FAMILIES), ...CAN_FAMILY_IDS];
 
 function inputBytes(fam: DecodeFamily, args: readonly string[]): Uint8Array {
   const joined = args.join('');
@@ -158,6 +162,7 @@ function inputBytes(fam: DecodeFamily, args: readonly string[]): Uint8Array {
  * Never throws for bad input.
  */
 export function decodeHex(family: string, hexArgs: readonly string[]): { records: DecodedRecord[]; error?: string } {
+  if (CAN_DECODE.has(family)) return decodeCan(family as CanFamilyId, hexArgs);
   const fam = FAMILIES[family];
   if (!fam) return { records: [], error: `unknown family "${family}" (known: ${DECODE_FAMILIES.join(', ')})` };
   let bytes: Uint8Array;
@@ -175,5 +180,16 @@ export function decodeHex(family: string, hexArgs: readonly string[]): { records
     if (e instanceof RangeError || e instanceof TypeError) return { records, error: `invalid-value: ${e.message}` };
     throw e;
   }
+  return { records };
+}
+
+function decodeCan(family: CanFamilyId, args: readonly string[]): { records: DecodedRecord[]; error?: string } {
+  const records: DecodedRecord[] = [];
+  for (const line of decodeCanText(args.join('\n'), family)) {
+    const r = line as unknown as DecodedRecord;
+    if (typeof r.error === 'string') return { records, error: `${r.error}` };
+    records.push(r);
+  }
+  if (records.length === 0) return { records, error: 'no CAN frame given (candump notation: 351#1C02…)' };
   return { records };
 }

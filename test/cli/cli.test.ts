@@ -120,10 +120,31 @@ describe('batterybank decode for every serial family (real captured frames)', ()
     expect(r.stderr).toContain('bad-checksum');
   });
 
+  test('CAN families take candump notation', () => {
+    const r = cli(['decode', 'pylon-can', '351#1C0200000000E801', '355#4C00640000000000']);
+    expect(r.status).toBe(0);
+    const [limits, soc] = r.stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
+    expect(limits.values.limits).toEqual({
+      chargeVoltage: 54,
+      chargeCurrent: 0,
+      dischargeCurrent: 0,
+      dischargeVoltage: 48.8,
+    });
+    expect(soc.values).toEqual({ soc: 76, soh: 100 });
+    const bad = cli(['decode', 'pylon-can', '351#1C02']);
+    expect(bad.status).toBe(1);
+    expect(bad.stderr).toContain('bad-length');
+  });
+
   test('an unknown family is refused with the list of known ones', () => {
     const r = cli(['decode', 'victron', 'DD']);
     expect(r.status).toBe(1);
-    expect(r.stderr).toContain('known: jbd, jk-serial, jk-modbus, daly, pylontech, seplos');
+    expect(r.stderr).toContain(
+      'known: jbd, jk-serial, jk-modbus, daly, pylontech, seplos, pylon-can, deye-can, byd-atto3',
+    );
   });
 });
 

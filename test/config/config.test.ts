@@ -198,6 +198,31 @@ describe('parseConfig', () => {
     expect(user(four).bank).toBeUndefined();
   });
 
+  test('Bluetooth and CAN batteries need no serial port', () => {
+    const c = user(
+      '[battery.b]\nprotocol = jbd\nmac = a4:c1:38:00:00:01\nble_mode = poll\n' +
+        '[battery.c]\nprotocol = pylon-can\ncan = can0\n[battery.d]\nprotocol = deye-can\ncan_port = /dev/ttyUSB1\npack = 2\nbitrate = 250000\n',
+    );
+    expect(c.batteries[0]?.ble).toEqual({
+      mac: 'A4:C1:38:00:00:01',
+      adapter: { backend: 'bluez', adapter: 'hci0' },
+      mode: 'poll',
+    });
+    expect(c.batteries[1]?.can).toEqual({
+      endpoint: { kind: 'socketcan', iface: 'can0' },
+      pack: undefined,
+      keepAlive: true,
+    });
+    expect(c.batteries[2]?.can?.endpoint).toEqual({ kind: 'usbcan-a', path: '/dev/ttyUSB1', bitrate: 250_000 });
+    expect(c.batteries[2]?.can?.pack).toBe(2);
+    expect(() => user('[battery.x]\nprotocol = pylontech\nmac = a4:c1:38:00:00:01\n')).toThrow(
+      'has no Bluetooth variant',
+    );
+    expect(() => user('[battery.x]\nprotocol = jbd\nmac = nope\n')).toThrow('[battery.x] mac = "nope"');
+    expect(() => user('[battery.x]\nprotocol = pylon-can\n')).toThrow('exactly one of can = can0');
+    expect(() => user('[battery.x]\nprotocol = jbd\nport = /dev/x\ncan = can0\n')).toThrow('is for the CAN protocols');
+  });
+
   test('product_id accepts hex', () => {
     expect(user(`[general]\nproduct_id = 0xBA70\n${minimal}`).general.productId).toBe(0xba70);
   });
