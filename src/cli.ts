@@ -32,7 +32,7 @@ const USAGE = `usage: batterybank <command> [options]
 
 commands:
   run --config FILE [--log-level L]     run the driver service (what daemontools starts on the GX)
-  simulate <family> [--cells N] [--addresses 1,2] [--seed N] [--link PATH]
+  simulate <family> [--cells N] [--addresses 1,2] [--seed N] [--link PATH] [--can vcan0]
                                         a simulated BMS on a new pseudo-terminal; first line: PTY <path>
   decode <family> HEX...                decode captured frames, one JSON object per frame
   probe PORT [--all-addresses]          which BMS answers on PORT, and the config lines for it
@@ -140,6 +140,7 @@ async function cmdSimulate(p: Parsed): Promise<number> {
       family,
       ...(cells !== undefined ? { cells } : {}),
       ...(addresses !== undefined ? { addresses } : {}),
+      ...(typeof p.options.get('can') === 'string' ? { can: p.options.get('can') as string } : {}),
       ...(seed !== undefined ? { seed } : {}),
       ...(typeof link === 'string' ? { link } : {}),
     },

@@ -3,14 +3,20 @@
  * BMS (or a bus of packs) on a pty so the real driver (or any serial tool) can be pointed at it. The first
  * stdout line is `PTY <path>`, the path to open; the simulator then serves until the process is killed.
  */
+
+import { SocketCanLink } from '../links/can/socketcan-link.js';
+import { CanSimulator } from './can-simulators.js';
 import { DalySimulator } from './daly-simulator.js';
 import { JbdSimulator } from './jbd-simulator.js';
 import { JkModbusSimulator } from './jk-modbus-simulator.js';
 import { JkSerialSimulator } from './jk-serial-simulator.js';
-import { type AttachableSimulator, runSimulatorOnPty } from './pty.js';
+import { type AttachableSimulator, createPtyPair, runSimulatorOnPty } from './pty.js';
 import { PylonRs485Simulator } from './pylon-rs485-simulator.js';
+import { UsbCanADevice } from './usbcan-device.js';
 
 export interface SimulateArgs {
+  /** CAN families: a SocketCAN interface to send on (`vcan0`); without it a USB-CAN-A adapter on a pty. */
+  can?: string;
   /** BMS family id (see SIMULATED_FAMILIES). */
   family: string;
   /** Cells in series per pack. */
@@ -76,8 +82,50 @@ const FACTORIES: Record<string, SimFactory> = {
   },
 };
 
+const CAN_SIM_FAMILIES = ['pylon-can', 'deye-can', 'byd-atto3'] as const;
+type CanSimFamily = (typeof CAN_SIM_FAMILIES)[number];
+
 /** Families `simulate` knows. */
-export const SIMULATED_FAMILIES = Object.keys(FACTORIES);
+export const SIMULATED_FAMILIES = [...Object.keys(FACTORIES), ...CAN_SIM_FAMILIES];
+
+/**
+ * A CAN battery: its frames at the real rates, on a SocketCAN interface (`--can vcan0`) or behind a simulated
+ * USB-CAN-A adapter on a pty (the driver then uses `can_port = <PTY>`).
+ */
+async function simulateCan(
+  family: CanSimFamily,
+  args: SimulateArgs,
+  out: (line: string) => void,
+): Promise<{ close(): Promise<void> }> {
+  if (args.can) {
+    const link = new SocketCanLink({ iface: args.can });
+    await link.open();
+    const sim = new CanSimulator(link, { family });
+    sim.start();
+    out(`CAN ${args.can}`);
+    out(`sending ${family} frames on ${args.can}; stop with Ctrl-C`);
+    return {
+      close: async () => {
+        sim.stop();
+        await link.close();
+      },
+    };
+  }
+  const pair = await createPtyPair(opt('link', args.link));
+  const device = new UsbCanADevice(pair.device);
+  const sim = new CanSimulator(device, { family });
+  sim.start();
+  out(`PTY ${pair.driverPath}`);
+  out(
+    `serving ${family} frames behind a simulated USB-CAN-A adapter (config: can_port = ${pair.driverPath}); stop with Ctrl-C`,
+  );
+  return {
+    close: async () => {
+      sim.stop();
+      await pair.close();
+    },
+  };
+}
 
 /**
  * Start the simulator; `out` receives whole lines (no newline), `PTY <path>` first. Rejects for an unknown
@@ -87,6 +135,9 @@ export async function simulateCommand(
   args: SimulateArgs,
   out: (line: string) => void,
 ): Promise<{ close(): Promise<void> }> {
+  if ((CAN_SIM_FAMILIES as readonly string[]).includes(args.family)) {
+    return simulateCan(args.family as CanSimFamily, args, out);
+  }
   const factory = FACTORIES[args.family];
   if (!factory) {
     throw new Error(`cannot simulate "${args.family}": known families are ${SIMULATED_FAMILIES.join(', ')}`);

@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { JbdDriver } from '../../src/bms/jbd/driver.js';
 import type { BatterySnapshot } from '../../src/domain/battery-snapshot.js';
+import { UsbCanALink } from '../../src/links/can/usbcan-a-link.js';
 import { SerialLink } from '../../src/links/serial-link.js';
 import { simulateCommand } from '../../src/sim/simulate-command.js';
 import { removeDir, tempLinkDir, waitFor } from '../support/pty.js';
@@ -60,6 +61,22 @@ describe('simulateCommand', () => {
       expect(existsSync(link)).toBe(false);
     },
   );
+
+  it('serves a Pylon CAN battery behind a simulated USB-CAN-A adapter on a pty', async () => {
+    const lines: string[] = [];
+    const sim = await simulateCommand({ family: 'pylon-can' }, (l) => lines.push(l));
+    const link = new UsbCanALink({ path: (lines[0] ?? '').slice(4) });
+    const ids = new Set<number>();
+    link.onData((f) => ids.add(f.id));
+    try {
+      expect(lines[0]).toMatch(/^PTY \/dev\/pts\/\d+$/);
+      await link.open();
+      await waitFor(() => ids.has(0x351) && ids.has(0x356), 5000, 'Pylon frames 0x351 and 0x356');
+    } finally {
+      await link.close();
+      await sim.close();
+    }
+  });
 
   it('rejects a family it cannot simulate and an impossible cell count', async () => {
     await expect(simulateCommand({ family: 'victron' }, () => undefined)).rejects.toThrow(/cannot simulate "victron"/);
