@@ -73,3 +73,36 @@ test('a JBD and a JK BMS over Bluetooth are published with their values', async 
   expect(van['/ProductName']).toBe('JK BMS');
   expect(van['/System/NrOfCellsPerBattery']).toBe(8);
 }, 30_000);
+
+test('eight JBD batteries over Bluetooth in one process, on one adapter', async () => {
+  await running?.stop();
+  running = undefined;
+  const d = daemon as DbusDaemon;
+  const b = bluez as FakeBluez;
+  let text = '';
+  for (let i = 0; i < 8; i++) {
+    const sim = new JbdSimulator({ cells: 4, seed: 50 + i });
+    sim.setValues({ soc: 40 + i });
+    const mac = `a4:c1:38:00:01:${String(i).padStart(2, '0')}`;
+    b.addDevice({ address: mac, name: `xiaoxiang ${i}`, rssi: -60 - i, profile: JBD_BLE_PROFILE, sim });
+    text += `[battery.b${i}]\nprotocol = jbd\nmac = ${mac.toUpperCase()}\npoll_interval = 1\nreply_timeout = 0.8\n`;
+  }
+  running = startService({
+    config: parseConfig([{ file: 'ble8.ini', text }]),
+    logger: createLogger({ level: 'warn', write: () => undefined }),
+    version: 'test',
+    busAddress: d.address,
+    onFatal: (e) => {
+      throw e;
+    },
+  });
+  const soc = async (i: number) => {
+    try {
+      const v = await (client as BusClient).getValue(`com.victronenergy.battery.batterybank_b${i}`, '/Soc');
+      return plain(v);
+    } catch {
+      return undefined;
+    }
+  };
+  for (let i = 0; i < 8; i++) await eventually(async () => (await soc(i)) === 40 + i, 20_000);
+}, 60_000);
