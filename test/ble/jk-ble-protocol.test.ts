@@ -173,11 +173,19 @@ describe('JkBleDriver over a fake BLE link', () => {
     await driver.stop();
   });
 
-  it('recognises JK04 (hardware 3.0) and says it is not supported instead of publishing garbage', async () => {
+  it('JK04 from hardware 3.0: float cell info records become voltage-only snapshots', async () => {
     const { driver, snapshots, events } = setUp('JK-B2A16S-3.3.0-BLE-JK04.txt');
     driver.start();
-    await until(() => events.some((e) => /JK04/.test(e.message) && e.level === 'error'), 2000, 'JK04 event');
-    expect(snapshots).toEqual([]);
+    await until(() => snapshots.length >= 63, 2000, 'JK04 snapshots');
+    const s = snapshots[0] as BatterySnapshot;
+    expect(s.voltage).toBe(53.8);
+    expect(s.cellCount).toBe(16);
+    expect(s.cellVoltages?.[0]).toBe(3.3674);
+    expect(s.current).toBeUndefined();
+    expect(s.identity?.model).toBe('JK-B2A16S');
+    expect(s.identity?.hardware).toBe('3.0');
+    expect(events.some((e) => /layout jk04/.test(e.message))).toBe(true);
+    expect(events.filter((e) => e.level === 'error' || e.level === 'warn')).toEqual([]);
     await driver.stop();
   });
 

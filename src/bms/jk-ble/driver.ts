@@ -7,8 +7,8 @@
  *
  * The connection manager is the BleByteLink's (gate, timeout, back-off with jitter, watchdog, vesmart); this
  * driver reopens the link whenever it closes, forever. JK BLE streams, so it always keeps the connection
- * (`ble_mode = poll` is treated as keep-connected). JK04 (hardware 2.x/3.x, float values) is recognised and
- * reported, not decoded.
+ * (`ble_mode = poll` is treated as keep-connected). JK04 (hardware 2.x/3.x, float values) cell info is decoded by
+ * ./jk04-record.ts into voltage-only snapshots (no current, SoC or temperatures in JK04); its settings are ignored.
  */
 import type { BatterySnapshot } from '../../domain/battery-snapshot.js';
 import { errorMessage, FrameError } from '../../domain/errors.js';
@@ -25,6 +25,7 @@ import {
   type Jk02Settings,
 } from '../jk-modbus/jk02-record.js';
 import { toSnapshot } from '../jk-modbus/protocol.js';
+import { decodeJk04CellInfo, jk04ToSnapshot } from './jk04-record.js';
 import { encodeCommand, JkBleCommand, JkBleFramer, type JkBleVariant, variantFromHardware } from './protocol.js';
 
 export const JK_BLE_PROFILE: BleGattProfile = { service: 'ffe0', notify: 'ffe1', write: 'ffe1' };
@@ -51,7 +52,6 @@ export class JkBleDriver implements BmsDriver {
   private settings: Jk02Settings | undefined;
   private variant: JkBleVariant | undefined;
   private deviceInfoWaiter: (() => void) | undefined;
-  private jk04Reported = false;
   private lastDecodeError = '';
   private readonly snapshotListeners: ((s: BatterySnapshot) => void)[] = [];
   private readonly eventListeners: ((e: DriverEvent) => void)[] = [];
@@ -196,17 +196,13 @@ export class JkBleDriver implements BmsDriver {
         return;
       case Jk02RecordType.cellInfo: {
         const variant = this.variant ?? this.defaultVariant;
-        if (variant === 'jk04') {
-          if (!this.jk04Reported) {
-            this.jk04Reported = true;
-            this.emit('error', 'this BMS speaks JK04 (hardware 2.x/3.x), which is not supported yet: no data');
-          }
-          return;
-        }
-        const snapshot = toSnapshot(
-          { status: decodeCellInfo(raw, variant), settings: this.settings, about: this.about },
-          this.now(),
-        );
+        const snapshot =
+          variant === 'jk04'
+            ? jk04ToSnapshot(decodeJk04CellInfo(raw), this.about, this.now())
+            : toSnapshot(
+                { status: decodeCellInfo(raw, variant), settings: this.settings, about: this.about },
+                this.now(),
+              );
         for (const l of this.snapshotListeners) {
           try {
             l(snapshot);

@@ -5,6 +5,7 @@
  *
  *   command: AA 55 90 EB | cmd | len | 10 data bytes (LE) | 00 00 00 | sum8 (Σ bytes 0..18)
  *   0x97 → device info record (type 03); 0x96 → settings record (type 01), then cell info (type 02) streams
+ * JK04 boards (hardware 2.x/3.x) send the same 300-byte frame with float values: ./jk04-record.ts.
  */
 import { sum8 } from '../../bytes/checksum.js';
 import { isValidRecordAt, JK02_HEADER, JK02_RECORD_LENGTH, type Jk02Layout } from '../jk-modbus/jk02-record.js';
