@@ -256,8 +256,9 @@ export function toDbusValues(state: BatteryState, info: BatteryInfo): Record<str
     '/Io/AllowToDischarge': allowDischarge ? 1 : 0,
     '/Io/AllowToBalance': flag(info.allowToBalance),
     '/System/NrOfCellsPerBattery': known?.cellCount ?? (info.cellCount > 0 ? info.cellCount : undefined),
-    '/System/MinCellVoltage': cellExt?.min,
-    '/System/MaxCellVoltage': cellExt?.max,
+    // Without a cell list a BMS may still report its extremes (BYD): shown, without cell ids.
+    '/System/MinCellVoltage': cellExt?.min ?? s?.cellVoltageMin,
+    '/System/MaxCellVoltage': cellExt?.max ?? s?.cellVoltageMax,
     '/System/MinVoltageCellId': cellExt ? `C${cellExt.minIndex}` : undefined,
     '/System/MaxVoltageCellId': cellExt ? `C${cellExt.maxIndex}` : undefined,
     '/System/MinCellTemperature': tempExt?.min,

@@ -101,6 +101,10 @@ export interface BatterySnapshot {
   balancing?: boolean[];
   /** Number of cells in series as the BMS reports it (may be known before the cell voltages are). */
   cellCount?: number;
+  /** Lowest / highest cell voltage, V, for a BMS that reports only these (BYD Atto 3); ignored when
+   * `cellVoltages` is present (the extremes are computed from the list). */
+  cellVoltageMin?: number;
+  cellVoltageMax?: number;
   /** Battery temperature sensors, °C. */
   temperatures?: TemperatureReading[];
   /** MOSFET / power stage temperature, °C. */

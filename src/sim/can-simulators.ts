@@ -3,13 +3,19 @@
  * the UML tests, the adapter side of a USB-CAN-A pty on the host). Values drift a little, deterministically.
  */
 import { type BydValues, encodeBydFrames } from '../bms/byd-atto3/protocol.js';
+import { type BydPolledValues, encodeBydPidReply } from '../bms/byd-atto3/uds.js';
 import { type DeyePackValues, encodeDeyeArray, encodeDeyePack } from '../bms/deye-can/protocol.js';
 import { encodePylonCanSet, type PylonCanValues } from '../bms/pylon-can/protocol.js';
 import type { CanFrame } from '../links/can/can-frame.js';
 
-/** Where a simulator sends: a CanLink, or anything with the same send(). */
+/**
+ * Where a simulator sends: a CanLink, or anything with the same send(). A simulated BYD pack also answers UDS
+ * polls: frames reach it through `onData` (a CanLink) or, for the USB-CAN-A device, its `received` list.
+ */
 export interface CanSender {
   send(frame: CanFrame): Promise<void>;
+  onData?(listener: (frame: CanFrame) => void): void;
+  readonly received?: readonly CanFrame[];
 }
 
 export type CanSimFamily = 'pylon-can' | 'deye-can' | 'byd-atto3';
@@ -59,6 +65,20 @@ export const DEFAULT_BYD: BydValues = {
   temperatureMax: 23,
 };
 
+/** What the simulated BYD pack answers to the UDS polls on 0x7E7 (protocols.md §6.2). */
+export const DEFAULT_BYD_POLLED: BydPolledValues = {
+  soc: 64,
+  voltage: 402,
+  current: -15.2,
+  chargePowerLimit: 45_000,
+  dischargePowerLimit: 90_000,
+  cellVoltageMin: 3.187,
+  cellVoltageMax: 3.201,
+  cellTemperatureMin: 18,
+  cellTemperatureMax: 23,
+  cellTemperatureAverage: 20,
+};
+
 /** The frames of one transmit period (`tick` counts periods; values drift with it). */
 export function canSimFrames(family: CanSimFamily, tick: number, packs = 2): CanFrame[] {
   const wobble = Math.sin(tick / 5);
@@ -101,8 +121,14 @@ export interface CanSimulatorOptions {
 export class CanSimulator {
   private timer: NodeJS.Timeout | undefined;
   private tick = 0;
+  /** Requests heard and not answered yet (BYD UDS polls). */
+  private readonly requests: CanFrame[] = [];
+  private receivedSeen = 0;
+  private listening = false;
   /** Periods sent. */
   sent = 0;
+  /** UDS polls answered (BYD). */
+  answered = 0;
 
   constructor(
     private readonly link: CanSender,
@@ -111,6 +137,12 @@ export class CanSimulator {
 
   start(): void {
     if (this.timer !== undefined) return;
+    if (this.opts.family === 'byd-atto3' && !this.listening && this.link.onData !== undefined) {
+      this.listening = true;
+      this.link.onData((f) => {
+        if (this.timer !== undefined) this.requests.push(f);
+      });
+    }
     void this.emitOnce();
     this.timer = setInterval(() => void this.emitOnce(), this.opts.periodMs ?? CAN_SIM_PERIOD_MS[this.opts.family]);
   }
@@ -122,11 +154,28 @@ export class CanSimulator {
 
   async emitOnce(): Promise<void> {
     const frames = canSimFrames(this.opts.family, this.tick++, this.opts.packs ?? 2);
+    if (this.opts.family === 'byd-atto3') frames.push(...this.udsReplies());
     try {
       for (const f of frames) await this.link.send(f);
       this.sent++;
     } catch {
       // a dead link: the next period tries again
     }
+  }
+
+  /** The pack answers the polls heard since the last period, one reply each (within one period, 100 ms). */
+  private udsReplies(): CanFrame[] {
+    const received = this.link.received;
+    if (received !== undefined) {
+      this.requests.push(...received.slice(this.receivedSeen));
+      this.receivedSeen = received.length;
+    }
+    const replies: CanFrame[] = [];
+    for (const r of this.requests.splice(0)) {
+      const reply = encodeBydPidReply(r, DEFAULT_BYD_POLLED);
+      if (reply !== undefined) replies.push(reply);
+    }
+    this.answered += replies.length;
+    return replies;
   }
 }

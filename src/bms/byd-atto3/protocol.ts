@@ -7,6 +7,8 @@
  *   0x447 0 coldest sensor # | 1 min temp (v − 40 °C) | 2 hottest sensor # | 3 max temp | 4–5 LE & 0x0FFF SoC 0.1 %
  *         | 6 average temp (v − 40 °C)
  *   0x43A insulation resistance (bytes 2–3 LE)
+ * The polled UDS values (uds.ts) fill the same snapshot fields where the broadcast is missing; cell min/max and
+ * the power limits stay in BydState (the snapshot model has no field for them; not all 126 cells are known).
  * Contactor control (the "vehicle" keep-alive 0x12D / 0x441 that closes the contactors) is out of scope: this
  * family only reads a pack that something else keeps awake.
  */
@@ -41,6 +43,23 @@ export interface BydState {
   coldestSensor?: number;
   hottestSensor?: number;
   insulation?: number;
+  // ---- polled over UDS (uds.ts) ----
+  /** PID 0x0005, whole %. */
+  polledSoc?: number;
+  /** PID 0x0008, whole V. */
+  polledVoltage?: number;
+  /** PID 0x0009, A, + = charge. */
+  polledCurrent?: number;
+  /** PID 0x000A / 0x000E, allowed charge / discharge power, W. */
+  chargePowerLimit?: number;
+  dischargePowerLimit?: number;
+  /** PID 0x002B / 0x002D, lowest / highest cell voltage, V (cell numbers are not in these replies). */
+  cellVoltageMin?: number;
+  cellVoltageMax?: number;
+  /** PID 0x002F / 0x0031 / 0x0032, cell temperatures, °C. */
+  cellTemperatureMin?: number;
+  cellTemperatureMax?: number;
+  cellTemperatureAverage?: number;
 }
 
 /** Decode one broadcast frame. Throws FrameError: other id, not 8 bytes, bad checksum. */
@@ -77,11 +96,12 @@ export function decodeBydFrame(frame: CanFrame): BydState {
 
 export function bydSnapshot(s: BydState, timestampMs: number): BatterySnapshot {
   const out: BatterySnapshot = { timestampMs, protection: {}, identity: { manufacturer: 'BYD', model: 'Atto 3 pack' } };
-  const v = s.voltagePrecise ?? s.voltage;
+  const v = s.voltagePrecise ?? s.voltage ?? s.polledVoltage;
   if (v !== undefined) out.voltage = v;
-  if (s.current !== undefined) out.current = s.current;
-  if (v !== undefined && s.current !== undefined) out.power = round(v * s.current, 1);
-  const soc = s.socPrecise ?? s.soc;
+  const current = s.current ?? s.polledCurrent;
+  if (current !== undefined) out.current = current;
+  if (v !== undefined && current !== undefined) out.power = round(v * current, 1);
+  const soc = s.socPrecise ?? s.soc ?? s.polledSoc;
   if (soc !== undefined) out.soc = soc;
   if (s.soh !== undefined) out.soh = s.soh;
   const temps = [];
@@ -90,7 +110,15 @@ export function bydSnapshot(s: BydState, timestampMs: number): BatterySnapshot {
   if (s.temperatureMax !== undefined)
     temps.push({ name: `max (sensor ${s.hottestSensor})`, celsius: s.temperatureMax });
   if (s.temperatureAverage !== undefined) temps.push({ name: 'average', celsius: s.temperatureAverage });
+  // The polled cell temperatures stand in for 0x447 only when the broadcast is missing (same quantities).
+  if (temps.length === 0) {
+    if (s.cellTemperatureMin !== undefined) temps.push({ name: 'cell min', celsius: s.cellTemperatureMin });
+    if (s.cellTemperatureMax !== undefined) temps.push({ name: 'cell max', celsius: s.cellTemperatureMax });
+    if (s.cellTemperatureAverage !== undefined) temps.push({ name: 'cell average', celsius: s.cellTemperatureAverage });
+  }
   if (temps.length > 0) out.temperatures = temps;
+  if (s.cellVoltageMin !== undefined) out.cellVoltageMin = s.cellVoltageMin;
+  if (s.cellVoltageMax !== undefined) out.cellVoltageMax = s.cellVoltageMax;
   out.cellCount = 126;
   return out;
 }
