@@ -51,7 +51,9 @@ export class BlePeripheral {
     const mod = (await import('@stoprocent/bleno')) as unknown as {
       default?: typeof import('@stoprocent/bleno');
     } & typeof import('@stoprocent/bleno');
-    const lib = typeof mod.withBindings === 'function' ? mod : (mod.default as typeof import('@stoprocent/bleno'));
+    // Under Vite's interop the namespace carries everything; under plain Node (the CLI, bench) only
+    // `withBindings` is a named export and Characteristic / PrimaryService live on the default export.
+    const lib = typeof mod.Characteristic === 'function' ? mod : (mod.default as typeof import('@stoprocent/bleno'));
     const bleno =
       opts.uartPort !== undefined
         ? lib.withBindings('hci', {
