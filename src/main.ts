@@ -76,16 +76,6 @@ function extrasOf(state: BatteryState): BatteryInfoExtras {
 const DETECT_RETRY_MIN_MS = 10_000;
 const DETECT_RETRY_MAX_MS = 120_000;
 
-/**
- * A key under which the HTTP API keeps "the last frame": the command byte for the binary families (JBD and Daly
- * carry it at offset 1 or 2), else the frame's length. Good enough to keep one frame per request type.
- */
-function frameRegister(bytes: Uint8Array): string {
-  const b =
-    bytes[0] === 0xdd || bytes[0] === 0xa5 ? bytes[bytes[0] === 0xdd ? (bytes[1] === 0xa5 ? 2 : 1) : 2] : undefined;
-  return b === undefined ? `len ${bytes.length}` : `0x${b.toString(16).padStart(2, '0')}`;
-}
-
 const stringOr = (v: unknown): string | undefined => (typeof v === 'string' ? v : undefined);
 
 function describeLink(bus: { description: string }, address: number | undefined): string {
@@ -228,7 +218,7 @@ class BatteryRunner implements RunningBattery {
           time: f.time,
           direction: f.direction,
           hex: toHex(f.bytes),
-          ...(f.bytes.length > 1 ? { register: frameRegister(f.bytes) } : {}),
+          ...(f.request !== undefined ? { register: f.request } : {}),
         }),
       );
     }

@@ -1,3 +1,4 @@
+import { toHex } from '../bytes/hex.js';
 import type { BatterySnapshot } from '../domain/battery-snapshot.js';
 import { errorMessage, isFrameError, LinkError, TimeoutError } from '../domain/errors.js';
 import type { Link } from '../links/link.js';
@@ -32,6 +33,9 @@ export interface WireFrame {
   time: number;
   direction: 'tx' | 'rx';
   bytes: Uint8Array;
+  /** The request this frame belongs to (the request itself, or the one a reply answers), as hex: lets a
+   * consumer keep "the last frame per request" without knowing any BMS layout. */
+  request?: string;
 }
 
 export interface DriverEvent {
@@ -187,10 +191,11 @@ export abstract class PolledDriver implements BmsDriver {
     this.frameListeners.push(listener);
   }
 
-  private tapFrame(direction: WireFrame['direction'], bytes: Uint8Array): void {
+  private tapFrame(direction: WireFrame['direction'], bytes: Uint8Array, request: Uint8Array): void {
+    const key = toHex(request, '');
     for (const l of this.frameListeners) {
       try {
-        l({ time: this.now(), direction, bytes });
+        l({ time: this.now(), direction, bytes, request: key });
       } catch {
         // A frame consumer (telemetry) must never disturb polling.
       }
@@ -239,10 +244,10 @@ export abstract class PolledDriver implements BmsDriver {
     let answered = false;
     const tracked: BusChannel = {
       request: async (bytes, opts) => {
-        if (this.frameListeners.length > 0) this.tapFrame('tx', bytes);
+        if (this.frameListeners.length > 0) this.tapFrame('tx', bytes, bytes);
         const frame = await channel.request(bytes, opts);
         answered = true;
-        if (this.frameListeners.length > 0) this.tapFrame('rx', frame);
+        if (this.frameListeners.length > 0) this.tapFrame('rx', frame, bytes);
         return frame;
       },
     };
