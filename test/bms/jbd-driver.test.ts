@@ -18,6 +18,7 @@ import type { BatterySnapshot } from '../../src/domain/battery-snapshot.js';
 import { SerialLink } from '../../src/links/serial-link.js';
 import { JbdSimulator, type JbdSimValues } from '../../src/sim/jbd-simulator.js';
 import { runSimulatorOnPty, type SimulatorOnPty } from '../../src/sim/pty.js';
+import { driverRig } from '../support/driver-rig.js';
 import { closeAllPairs, openPair, removeDir, sleep, tempLinkDir, waitFor } from '../support/pty.js';
 
 const POLL_MS = 200;
@@ -56,23 +57,17 @@ interface Rig {
 }
 
 async function rig(driverOpts: Partial<JbdDriverOptions> = {}, seed = 1): Promise<Rig> {
-  const path = join(dir, `bms-${counter++}`);
   const sim = new JbdSimulator({ seed });
   sim.setValues(FORCED);
-  const running = await runSimulatorOnPty({ simulator: sim, link: path });
-  const requests: number[] = [];
-  tapRequests(running, requests);
-  const link = new SerialLink({ path });
-  const driver = new JbdDriver({ link, pollIntervalMs: POLL_MS, replyTimeoutMs: TIMEOUT_MS, ...driverOpts });
-  const snapshots: BatterySnapshot[] = [];
-  const events: DriverEvent[] = [];
-  driver.onSnapshot((s) => snapshots.push(s));
-  driver.onEvent((e) => events.push(e));
-  cleanups.push(async () => {
-    await driver.stop();
-    await running.close();
+  const r = await driverRig({
+    dir,
+    simulator: sim,
+    makeDriver: (link) => new JbdDriver({ link, pollIntervalMs: POLL_MS, replyTimeoutMs: TIMEOUT_MS, ...driverOpts }),
   });
-  return { path, sim, running, link, driver, snapshots, events, requests, since: (from) => snapshots.slice(from) };
+  const requests: number[] = [];
+  tapRequests(r.running, requests);
+  cleanups.push(r.cleanup);
+  return { ...r, sim, requests, since: (from) => r.snapshots.slice(from) };
 }
 
 /** Record the registers requested on the device side (a second listener on the pty master). */

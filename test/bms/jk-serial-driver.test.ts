@@ -1,8 +1,3 @@
-/**
- * JkSerialDriver end to end on real parts: the real `serialport` on a real pty, the JK serial simulator on the
- * other end. Poll interval 200 ms, reply timeout 150 ms, so silent cycles are short and the tests stay fast.
- */
-import { join } from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import type { DriverEvent } from '../../src/bms/driver.js';
 import { JK_SERIAL_BAUD_RATE, JkSerialDriver, type JkSerialDriverOptions } from '../../src/bms/jk-serial/driver.js';
@@ -10,13 +5,13 @@ import { encodeReadAllReply } from '../../src/bms/jk-serial/protocol.js';
 import type { BatterySnapshot } from '../../src/domain/battery-snapshot.js';
 import { SerialLink } from '../../src/links/serial-link.js';
 import { JkSerialSimulator, type JkSerialSimValues } from '../../src/sim/jk-serial-simulator.js';
-import { runSimulatorOnPty, type SimulatorOnPty } from '../../src/sim/pty.js';
+import type { SimulatorOnPty } from '../../src/sim/pty.js';
+import { driverRig } from '../support/driver-rig.js';
 import { closeAllPairs, openPair, removeDir, sleep, tempLinkDir, waitFor } from '../support/pty.js';
 
 const POLL_MS = 200;
 const TIMEOUT_MS = 150;
 const dir = tempLinkDir();
-let counter = 0;
 const cleanups: (() => Promise<void>)[] = [];
 afterEach(async () => {
   for (const c of cleanups.splice(0).reverse()) await c();
@@ -45,21 +40,17 @@ interface Rig {
 }
 
 async function rig(driverOpts: Partial<JkSerialDriverOptions> = {}, seed = 1): Promise<Rig> {
-  const path = join(dir, `jk-${counter++}`);
   const sim = new JkSerialSimulator({ seed });
   sim.setValues(FORCED);
-  const running = await runSimulatorOnPty({ simulator: sim, link: path });
-  const link = new SerialLink({ path, baudRate: JK_SERIAL_BAUD_RATE });
-  const driver = new JkSerialDriver({ link, pollIntervalMs: POLL_MS, replyTimeoutMs: TIMEOUT_MS, ...driverOpts });
-  const snapshots: BatterySnapshot[] = [];
-  const events: DriverEvent[] = [];
-  driver.onSnapshot((s) => snapshots.push(s));
-  driver.onEvent((e) => events.push(e));
-  cleanups.push(async () => {
-    await driver.stop();
-    await running.close();
+  const r = await driverRig({
+    dir,
+    simulator: sim,
+    baudRate: JK_SERIAL_BAUD_RATE,
+    makeDriver: (link) =>
+      new JkSerialDriver({ link, pollIntervalMs: POLL_MS, replyTimeoutMs: TIMEOUT_MS, ...driverOpts }),
   });
-  return { sim, running, link, driver, snapshots, events };
+  cleanups.push(r.cleanup);
+  return { ...r, sim };
 }
 
 function expectForcedValues(s: BatterySnapshot): void {
