@@ -5,6 +5,7 @@
  */
 
 import { SocketCanLink } from '../links/can/socketcan-link.js';
+import { BlueNovaSimulator } from './bluenova-simulator.js';
 import { CanSimulator } from './can-simulators.js';
 import { DalySimulator } from './daly-simulator.js';
 import { JbdSimulator } from './jbd-simulator.js';
@@ -27,6 +28,11 @@ export interface SimulateArgs {
   link?: string;
   /** Seed for reproducible values. */
   seed?: number;
+  /** bluenova: `host:port` of the first unit's websocket server (default 127.0.0.1:9000; the next units on
+   * the following ports; port 0 = any free ports). */
+  listen?: string;
+  /** bluenova: units in parallel, each on its own port (default 1). */
+  units?: number;
 }
 
 interface SimFactory {
@@ -86,7 +92,34 @@ const CAN_SIM_FAMILIES = ['pylon-can', 'deye-can', 'byd-atto3'] as const;
 type CanSimFamily = (typeof CAN_SIM_FAMILIES)[number];
 
 /** Families `simulate` knows. */
-export const SIMULATED_FAMILIES = [...Object.keys(FACTORIES), ...CAN_SIM_FAMILIES];
+export const SIMULATED_FAMILIES = [...Object.keys(FACTORIES), ...CAN_SIM_FAMILIES, 'bluenova'];
+
+/**
+ * BlueNova units on local websocket servers (`ws://host:port/ws/`), printing console lines built from the
+ * parser's rule table; the first lines are `WS <url>`, one per unit.
+ */
+async function simulateBlueNova(args: SimulateArgs, out: (line: string) => void): Promise<{ close(): Promise<void> }> {
+  const m = /^(.+):(\d+)$/.exec(args.listen ?? '127.0.0.1:9000');
+  const port = m ? Number(m[2]) : Number.NaN;
+  if (!m || !(port >= 0 && port <= 65535)) throw new Error(`--listen must be host:port, e.g. 127.0.0.1:9000`);
+  const host = (m[1] as string).replace(/^\[(.*)\]$/, '$1');
+  const n = args.units ?? 1;
+  const cells = args.cells ?? 16;
+  const sim = new BlueNovaSimulator({
+    host,
+    ports: Array.from({ length: n }, (_, i) => (port === 0 ? 0 : port + i)),
+    units: Array.from({ length: n }, () => ({
+      cells: Array.from({ length: cells }, (_, i) => 3.3 + (i % 4) * 0.002),
+    })),
+  });
+  const urls = await sim.start();
+  for (const url of urls) out(`WS ${url}`);
+  out(
+    `serving ${n} BlueNova unit${n === 1 ? '' : 's'} (${cells} cells, console lines from the rule table; no real capture exists); ` +
+      `config: protocol = bluenova, host = ${host}:${port === 0 ? '<port>' : port}; stop with Ctrl-C`,
+  );
+  return { close: () => sim.close() };
+}
 
 /**
  * A CAN battery: its frames at the real rates, on a SocketCAN interface (`--can vcan0`) or behind a simulated
@@ -135,6 +168,7 @@ export async function simulateCommand(
   args: SimulateArgs,
   out: (line: string) => void,
 ): Promise<{ close(): Promise<void> }> {
+  if (args.family === 'bluenova') return simulateBlueNova(args, out);
   if ((CAN_SIM_FAMILIES as readonly string[]).includes(args.family)) {
     return simulateCan(args.family as CanSimFamily, args, out);
   }

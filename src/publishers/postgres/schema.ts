@@ -162,17 +162,30 @@ export function insertSql(rows: number): string {
 
 const pad = (i: number) => String(i).padStart(2, '0');
 
+/** A BlueNova battery's own value from `extras.bluenova` (the driver's telemetry extras), as text. */
+const bn = (key: string) => `(bn.b->>'${key}')`;
+
+/**
+ * A BlueNova parser counter per row, as the seed writes it (events since its previous row): our driver counts
+ * since it started, so this is the count minus the previous row's (the count itself after a restart).
+ */
+const perRow = (key: string, column: string) =>
+  `LEAST(32767, (bn.b->'counters'->>'${key}')::int - CASE WHEN (prev.c->>'${key}')::int <= (bn.b->'counters'->>'${key}')::int ` +
+  `THEN (prev.c->>'${key}')::int ELSE 0 END)::smallint AS ${column}`;
+
 /**
  * The compatibility view: BlueNova's battery_pack columns in their order and types (INSERT_TIME_UTC timestamp
  * in UTC, MCU_ID a stable bigint from the battery id, CELL_nn_V / CELL_nn_T for the first 16 cells and sensors,
- * V_PACK, I_PACK, …). Values we do not have (energy counters, ADC channels, parser counters) are NULL.
+ * V_PACK, I_PACK, …). A BlueNova battery (`extras.bluenova`) fills the columns with its own values: MCU ID,
+ * N_UNITS, UNIT_RANK, TEMP, the ERRORS / SYSTEM_STATE / BREAKER / CHARGE_STATE texts, energy, ADC channels and
+ * the parser counters per row. For other batteries those come from our data where we have an equivalent, else NULL.
  */
 export function packViewSql(name: string): string {
   const cols: string[] = [
     `(s.time AT TIME ZONE 'UTC')::timestamp AS insert_time_utc`,
-    `('x' || substr(md5(s.battery_id), 1, 15))::bit(60)::bigint AS mcu_id`,
-    `s.n_units::smallint AS n_units`,
-    `s.unit_rank::smallint AS unit_rank`,
+    `COALESCE(${bn('mcuId')}::bigint, ('x' || substr(md5(s.battery_id), 1, 15))::bit(60)::bigint) AS mcu_id`,
+    `COALESCE(${bn('units')}::smallint, s.n_units::smallint) AS n_units`,
+    `COALESCE(${bn('rank')}::smallint, s.unit_rank::smallint) AS unit_rank`,
     `s.cell_count::smallint AS cell_count`,
   ];
   for (let i = 1; i <= 16; i++) cols.push(`s.cell_voltages[${i}]::real AS cell_${pad(i)}_v`);
@@ -180,27 +193,33 @@ export function packViewSql(name: string): string {
   cols.push(
     `s.voltage::real AS v_pack`,
     `s.current::real AS i_pack`,
-    `round(COALESCE(s.temperature_max, s.mos_temperature))::smallint AS temp`,
+    `round(COALESCE(${bn('temperature')}::real, s.temperature_max, s.mos_temperature))::smallint AS temp`,
     `s.cell_min::real AS v_cell_min`,
     `s.cell_max::real AS v_cell_max`,
     `round(s.soc)::smallint AS soc`,
     `s.soh::real AS health`,
-    `left(COALESCE((SELECT string_agg(a.key, ',' ORDER BY a.key) FROM jsonb_each_text(s.alarms) a WHERE a.value <> '0'), ''), 32)::varchar(32) AS errors`,
-    `left(s.health, 32)::varchar(32) AS system_state`,
-    `(CASE WHEN s.charge_fet IS NULL AND s.discharge_fet IS NULL THEN NULL
+    `left(COALESCE(${bn('errors')}, (SELECT string_agg(a.key, ',' ORDER BY a.key) FROM jsonb_each_text(s.alarms) a WHERE a.value <> '0'), ''), 32)::varchar(32) AS errors`,
+    `left(COALESCE(${bn('systemState')}, s.health), 32)::varchar(32) AS system_state`,
+    `left(COALESCE(${bn('breaker')}, CASE WHEN s.charge_fet IS NULL AND s.discharge_fet IS NULL THEN NULL
        WHEN s.charge_fet AND s.discharge_fet THEN 'closed'
        WHEN s.charge_fet THEN 'charge only'
        WHEN s.discharge_fet THEN 'discharge only'
-       ELSE 'open' END)::varchar(32) AS breaker`,
-    `(CASE WHEN s.current IS NULL THEN NULL
+       ELSE 'open' END), 32)::varchar(32) AS breaker`,
+    `left(COALESCE(${bn('chargeState')}, CASE WHEN s.current IS NULL THEN NULL
        WHEN s.current > 0.05 THEN 'charging'
        WHEN s.current < -0.05 THEN 'discharging'
-       ELSE 'idle' END)::varchar(16) AS charge_state`,
-    `NULL::real AS energy_in`,
-    `NULL::real AS energy_out`,
-    `NULL::real AS adc_vp`,
+       ELSE 'idle' END), 16)::varchar(16) AS charge_state`,
+    `${bn('energyIn')}::real AS energy_in`,
+    `${bn('energyOut')}::real AS energy_out`,
+    `${bn('adcVp')}::real AS adc_vp`,
   );
-  for (let i = 0; i <= 4; i++) cols.push(`NULL::real AS adc_${i}`);
-  cols.push(`NULL::smallint AS bad_crc`, `NULL::smallint AS parse_fail`, `NULL::smallint AS bad_vcell`);
-  return `CREATE VIEW ${name} AS\nSELECT\n  ${cols.join(',\n  ')}\nFROM battery_sample s`;
+  for (let i = 0; i <= 4; i++) cols.push(`(bn.b->'adc'->>${i})::real AS adc_${i}`);
+  cols.push(perRow('badCrc', 'bad_crc'), perRow('parseFail', 'parse_fail'), perRow('badVcell', 'bad_vcell'));
+  // prev: the same battery's previous row, only for BlueNova rows (a one-time filter; an index lookup each).
+  return (
+    `CREATE VIEW ${name} AS\nSELECT\n  ${cols.join(',\n  ')}\nFROM battery_sample s\n` +
+    `LEFT JOIN LATERAL (SELECT s.extras->'bluenova' AS b) bn ON true\n` +
+    `LEFT JOIN LATERAL (SELECT p.extras->'bluenova'->'counters' AS c FROM battery_sample p\n` +
+    `  WHERE s.extras ? 'bluenova' AND p.battery_id = s.battery_id AND p.time < s.time ORDER BY p.time DESC LIMIT 1) prev ON true`
+  );
 }
