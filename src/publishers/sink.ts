@@ -48,6 +48,8 @@ export interface Sink {
   publish(state: BatteryState, extras?: StateExtras): void;
   /** A raw frame of one battery. Synchronous, non-blocking, never throws. */
   frame?(batteryId: string, frame: RawFrame): void;
+  /** The status of another part of the driver (`inverter`: the inverter output). Synchronous, never throws. */
+  component?(name: string, status: Readonly<Record<string, unknown>>): void;
   /** Counters for /api/health and logs. */
   stats?(): SinkStats;
   /** Flush what can be flushed quickly, disconnect, stop timers. Never rejects. */
@@ -80,6 +82,9 @@ export function fanOut(sinks: readonly Sink[], logger?: Logger): Sink & { readon
     },
     frame(batteryId, frame) {
       for (const s of sinks) if (s.frame) guard(s, 'frame', () => s.frame?.(batteryId, frame));
+    },
+    component(name, status) {
+      for (const s of sinks) if (s.component) guard(s, 'component', () => s.component?.(name, status));
     },
     stats() {
       const all = sinks.map((s) => s.stats?.()).filter((x): x is SinkStats => x !== undefined);

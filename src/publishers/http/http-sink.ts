@@ -9,6 +9,7 @@
  *   GET /api/batteries/<id>            one battery or bank
  *   GET /api/batteries/<id>/frames     last raw frame per register and direction
  *   GET /api/batteries/<id>/history    chart points [time ms, V, A, SoC %] of the last hour
+ *   GET /api/inverter                  the inverter output's status (404 when none is configured)
  *   GET /api/events                    text/event-stream: `state` events (every state at connect, then changes)
  *
  * publish() only stores the state and schedules an event (≤ 1 per battery per event_interval); every memory use
@@ -97,6 +98,8 @@ export class HttpSink implements Sink {
   private readonly server: Server;
   private readonly entries = new Map<string, Entry>();
   private readonly frames = new Map<string, Map<string, FrameEntry>>();
+  /** Other parts' status by name (`inverter`), as last reported. */
+  private readonly components = new Map<string, unknown>();
   private readonly clients = new Set<ServerResponse>();
   private readonly now: () => number;
   private readonly started: number;
@@ -200,6 +203,11 @@ export class HttpSink implements Sink {
       hex: String(frame.hex).slice(0, 8192),
       decoded: frame.decoded === undefined ? null : jsonSafe(frame.decoded),
     });
+  }
+
+  component(name: string, status: Readonly<Record<string, unknown>>): void {
+    if (this.closed || (!this.components.has(name) && this.components.size >= 16)) return;
+    this.components.set(name, jsonSafe(status));
   }
 
   stats(): SinkStats {
@@ -317,6 +325,10 @@ export class HttpSink implements Sink {
       }
       case '/api/events':
         return { events: true };
+      case '/api/inverter': {
+        const inv = this.components.get('inverter');
+        return inv ? { status: 200, json: inv } : { status: 404, json: { error: 'no inverter' } };
+      }
     }
     const m = /^\/api\/batteries\/([A-Za-z0-9_]+)(?:\/(frames|history))?$/.exec(path);
     if (!m) return { status: 404, json: { error: 'not found' } };
@@ -382,6 +394,7 @@ export class HttpSink implements Sink {
         lastValid: e.state.lastValidMs !== undefined ? new Date(e.state.lastValidMs).toISOString() : null,
       })),
       sinks: { http: this.stats(), ...(this.opts.sinkStats?.() ?? {}) },
+      ...Object.fromEntries(this.components),
     };
   }
 
