@@ -69,13 +69,18 @@ export interface BleAdapter {
 export class BleLinkPool {
   private readonly links = new Map<string, BleLink>();
 
-  constructor(private readonly busAddress?: string) {}
+  /** `createLink` replaces the real adapters (replay). */
+  constructor(
+    private readonly busAddress?: string,
+    private readonly createLink?: ((adapter: BleAdapter) => BleLink) | undefined,
+  ) {}
 
   link(a: BleAdapter): BleLink {
     const key = `${a.backend}:${a.hciUart ?? a.adapter}`;
     let link = this.links.get(key);
     if (!link) {
-      if (a.backend === 'noble') {
+      if (this.createLink) link = this.createLink(a);
+      else if (a.backend === 'noble') {
         const id = Number(/^hci(\d+)$/.exec(a.adapter)?.[1] ?? 0);
         link = new NobleBleLink(a.hciUart ? { uartPort: a.hciUart } : { deviceId: id });
       } else {

@@ -8,6 +8,7 @@
  *   [battery.c] can_port = /dev/ttyUSB0 ─────────└─ CanBus(UsbCanALink /dev/ttyUSB0, bitrate)
  */
 import { CanBus } from '../links/can/can-bus.js';
+import type { CanLink } from '../links/can/can-frame.js';
 import { SocketCanLink } from '../links/can/socketcan-link.js';
 import { UsbCanALink } from '../links/can/usbcan-a-link.js';
 import { BydAtto3Driver } from './byd-atto3/driver.js';
@@ -69,14 +70,18 @@ export type CanEndpoint = { kind: 'socketcan'; iface: string } | { kind: 'usbcan
 export class CanBusPool {
   private readonly buses = new Map<string, CanBus>();
 
+  /** `createLink` replaces the real links (replay). */
+  constructor(private readonly createLink?: ((endpoint: CanEndpoint) => CanLink) | undefined) {}
+
   bus(endpoint: CanEndpoint): CanBus {
     const key = endpoint.kind === 'socketcan' ? `can:${endpoint.iface}` : `usb:${endpoint.path}`;
     let bus = this.buses.get(key);
     if (!bus) {
       const link =
-        endpoint.kind === 'socketcan'
+        this.createLink?.(endpoint) ??
+        (endpoint.kind === 'socketcan'
           ? new SocketCanLink({ iface: endpoint.iface })
-          : new UsbCanALink({ path: endpoint.path, bitrate: endpoint.bitrate });
+          : new UsbCanALink({ path: endpoint.path, bitrate: endpoint.bitrate }));
       bus = new CanBus(link);
       this.buses.set(key, bus);
     }

@@ -113,6 +113,8 @@ export abstract class CanListenDriver implements BmsDriver {
 
   private onFrameIn(frame: CanFrame): void {
     if (!this.running) return;
+    // Every frame, before decoding: a capture must hold the frames that fail to decode too.
+    this.tap('rx', frame);
     let snapshot: BatterySnapshot | undefined;
     try {
       snapshot = this.receive(frame);
@@ -129,7 +131,6 @@ export abstract class CanListenDriver implements BmsDriver {
       }
       return;
     }
-    this.tap('rx', frame);
     if (snapshot === undefined) return;
     for (const l of this.snapshotListeners) {
       try {
