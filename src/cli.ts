@@ -6,6 +6,8 @@
 import { readFileSync, realpathSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { captureCommand } from './capture/capture-command.js';
+import { replayCommand } from './capture/replay-command.js';
 import { DECODE_FAMILIES, decodeHex } from './cli/decode.js';
 import { probeCommand } from './cli/probe.js';
 import { scanCommand } from './cli/scan.js';
@@ -34,11 +36,18 @@ commands:
   run --config FILE [--log-level L]     run the driver service (what daemontools starts on the GX)
   simulate <family> [--cells N] [--addresses 1,2] [--seed N] [--link PATH] [--can vcan0]
                                         a simulated BMS on a new pseudo-terminal; first line: PTY <path>
+  simulate bluenova [--listen 127.0.0.1:9000] [--units N] [--cells N]
+                                        simulated BlueNova units on local websockets; first lines: WS <url>
   decode <family> HEX...                decode captured frames, one JSON object per frame
   probe PORT [--all-addresses]          which BMS answers on PORT, and the config lines for it
   scan [--seconds N] [--backend bluez|noble] [--adapter hciN] [--hci-uart PATH] [--all]
                                         Bluetooth devices that look like a BMS, and the config lines
   status                                table of every com.victronenergy.battery.* on the bus
+  replay FILE... [--speed N] [--battery ID] [--dbus [--bus ADDRESS] [--hold]]
+                                        a capture through the drivers again: one JSON line per snapshot, or
+                                        (--dbus) published as the live service
+  capture --protocol F (--port P [--address N] [--baud B] | --can-port P | --can IF | --mac M | --host H)
+          [--seconds 60] [--out FILE]   run one battery's driver with capture on, for a bug report
   demo [--cells N] [--seconds N]        private bus + simulated JBD + driver + live view (npm start)
   --version, --help
 
@@ -126,6 +135,8 @@ async function cmdSimulate(p: Parsed): Promise<number> {
   if (!family) throw new UsageError('simulate needs a family, e.g. `simulate jbd`');
   const cells = intOption(p, 'cells', 1, 32);
   const seed = intOption(p, 'seed', 0, 2 ** 32 - 1);
+  const units = intOption(p, 'units', 1, 16);
+  const listen = p.options.get('listen');
   const link = p.options.get('link');
   const addrOpt = p.options.get('addresses');
   let addresses: number[] | undefined;
@@ -143,6 +154,8 @@ async function cmdSimulate(p: Parsed): Promise<number> {
       ...(typeof p.options.get('can') === 'string' ? { can: p.options.get('can') as string } : {}),
       ...(seed !== undefined ? { seed } : {}),
       ...(typeof link === 'string' ? { link } : {}),
+      ...(units !== undefined ? { units } : {}),
+      ...(typeof listen === 'string' ? { listen } : {}),
     },
     (line) => process.stdout.write(`${line}\n`),
   );
@@ -267,6 +280,74 @@ async function cmdDemo(p: Parsed): Promise<number> {
   return 0;
 }
 
+/** An AbortSignal that fires on SIGINT or SIGTERM. */
+function signalAbort(): AbortSignal {
+  const ac = new AbortController();
+  void untilSignal().then(() => ac.abort());
+  return ac.signal;
+}
+
+async function cmdReplay(p: Parsed): Promise<number> {
+  const files = p.positional.slice(1);
+  if (files.length === 0) throw new UsageError('replay needs a capture file, e.g. `replay batterybank-capture.jsonl`');
+  const speedText = p.options.get('speed');
+  const speed = speedText === undefined ? 1 : Number(speedText);
+  if (speedText === true || !(speed > 0 && speed <= 1000))
+    throw new UsageError('--speed must be a number > 0 and ≤ 1000');
+  const battery = p.options.get('battery');
+  const bus = p.options.get('bus');
+  if (battery === true || bus === true) throw new UsageError('--battery and --bus need a value');
+  const level = logLevelOption(p) ?? 'warn';
+  return replayCommand({
+    files,
+    speed,
+    battery,
+    dbus: p.options.has('dbus'),
+    busAddress: bus,
+    hold: p.options.has('hold'),
+    version: version(),
+    logger: createLogger({ level, write: (line) => process.stderr.write(`${line}\n`) }),
+    out: (line) => process.stdout.write(`${line}\n`),
+    err: (line) => process.stderr.write(`${line}\n`),
+    signal: signalAbort(),
+  });
+}
+
+async function cmdCapture(p: Parsed): Promise<number> {
+  const protocol = p.options.get('protocol');
+  if (typeof protocol !== 'string')
+    throw new UsageError('capture needs --protocol, e.g. `capture --port /dev/ttyUSB0 --protocol jbd`');
+  const str = (name: string) => {
+    const v = p.options.get(name);
+    if (v === true) throw new UsageError(`--${name} needs a value`);
+    return v;
+  };
+  const where = ['port', 'can', 'can-port', 'mac', 'host'].filter((k) => p.options.has(k));
+  if (where.length !== 1)
+    throw new UsageError('capture needs exactly one of --port, --can-port, --can, --mac or --host');
+  const poll = p.options.get('poll-interval');
+  const summary = await captureCommand({
+    protocol,
+    port: str('port'),
+    can: str('can'),
+    canPort: str('can-port'),
+    mac: str('mac'),
+    host: str('host'),
+    backend: str('backend'),
+    adapter: str('adapter'),
+    hciUart: str('hci-uart'),
+    address: intOption(p, 'address', 0, 255),
+    baudRate: intOption(p, 'baud', 300, 4_000_000),
+    ...(typeof poll === 'string' ? { pollInterval: Number(poll) } : {}),
+    seconds: intOption(p, 'seconds', 1, 86_400) ?? 60,
+    out: str('out'),
+    version: version(),
+    print: (line) => process.stdout.write(`${line}\n`),
+    signal: signalAbort(),
+  });
+  return summary.rx > 0 ? 0 : 1;
+}
+
 export async function main(argv: readonly string[]): Promise<number> {
   const p = parseArgs(argv, [
     'config',
@@ -279,6 +360,21 @@ export async function main(argv: readonly string[]): Promise<number> {
     'backend',
     'adapter',
     'hci-uart',
+    'speed',
+    'battery',
+    'bus',
+    'port',
+    'protocol',
+    'address',
+    'baud',
+    'out',
+    'can',
+    'can-port',
+    'mac',
+    'host',
+    'poll-interval',
+    'listen',
+    'units',
   ]);
   if (p.options.has('version')) {
     process.stdout.write(`${version()}\n`);
@@ -304,6 +400,10 @@ export async function main(argv: readonly string[]): Promise<number> {
       return cmdStatus();
     case 'demo':
       return cmdDemo(p);
+    case 'replay':
+      return cmdReplay(p);
+    case 'capture':
+      return cmdCapture(p);
     default:
       throw new UsageError(`unknown command "${cmd}"`);
   }

@@ -4,11 +4,14 @@
  * what was expected. Nothing else in the program reads the INI.
  */
 import { readFileSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
 import { parse } from 'ini';
 import { parseTopology, type Topology, TopologyError } from './bank/topology.js';
 import { BLE_FAMILIES, type BleAdapter, findBleFamily } from './bms/ble-registry.js';
 import { CAN_FAMILIES, type CanEndpoint, findCanFamily } from './bms/can-registry.js';
+import { findNetworkFamily, NETWORK_FAMILIES, type NetworkEndpoint, parseEndpoint } from './bms/network-registry.js';
 import { FAMILIES, findFamily } from './bms/registry.js';
+import { INVERTER_KEYS, type InverterConfig, parseInverterConfig } from './inverter/inverter-config.js';
 import { isLogLevel, type LogLevel } from './log.js';
 import {
   type ChargeControlConfig,
@@ -67,6 +70,8 @@ export interface BatteryConfig {
   can?: { endpoint: CanEndpoint; pack: number | undefined; keepAlive: boolean } | undefined;
   /** Bluetooth LE batteries only (a `mac` in the section, or protocol jk-ble). */
   ble?: { mac: string; adapter: BleAdapter; mode: 'keep-connected' | 'poll' } | undefined;
+  /** Network batteries only (protocol bluenova): `host = …`; then `port` is the endpoint's URL, for logs. */
+  net?: NetworkEndpoint | undefined;
   pollIntervalMs: number;
   replyTimeoutMs: number;
   staleAfterMs: number;
@@ -79,11 +84,27 @@ export interface BatteryConfig {
   charge: ChargeConfig;
   /** The charge-control policy's settings (src/policy/charge-control-config.ts). */
   control: ChargeControlConfig;
+  /** Write every raw frame of this battery to the capture file (`capture = true` here or in [general]). */
+  capture?: true | undefined;
+}
+
+/** Where captures go (docs/capture.md); present only when some battery has `capture = true`. */
+export interface CaptureSettings {
+  /** Directory of the capture files; undefined = `captures/` next to the state file. */
+  dir: string | undefined;
+  /** Size at which the file is rotated, bytes. */
+  maxBytes: number;
+  /** Files kept, the current one included (capture.jsonl, .1, .2 …). */
+  files: number;
 }
 
 export interface GeneralConfig {
   logLevel: LogLevel;
   productId: number;
+  /** Undefined when no battery captures. */
+  capture?: CaptureSettings | undefined;
+  /** `dbus = false`: publish nothing on D-Bus (an inverter gateway without Venus); absent = publish. */
+  dbus?: false | undefined;
 }
 
 /** `[bank]`: several batteries combined into one virtual battery (src/bank/). */
@@ -106,6 +127,8 @@ export interface Config {
   bank: BankConfig | undefined;
   /** MQTT, HTTP and PostgreSQL sinks (each off unless its section says enabled = true). */
   telemetry: TelemetryConfig;
+  /** `[inverter]`: the bank presented to a non-Victron inverter over CAN (src/inverter); absent = none. */
+  inverter?: InverterConfig | undefined;
   /** Files read, in order (defaults first). */
   files: string[];
 }
@@ -183,7 +206,8 @@ const BATTERY_KEYS = [
   'pack',
   'keepalive',
   'address',
-  ...new Set(FAMILIES.flatMap((f) => f.options.map((o) => o.key))),
+  ...new Set([...FAMILIES, ...NETWORK_FAMILIES].flatMap((f) => f.options.map((o) => o.key))),
+  'host',
   'port',
   'baud_rate',
   'poll_interval',
@@ -192,8 +216,17 @@ const BATTERY_KEYS = [
   'device_instance',
   'custom_name',
   'product_name',
+  'capture',
 ] as const;
-const GENERAL_KEYS = ['log_level', 'product_id'] as const;
+const GENERAL_KEYS = [
+  'log_level',
+  'product_id',
+  'dbus',
+  'capture',
+  'capture_dir',
+  'capture_max_bytes',
+  'capture_files',
+] as const;
 const BANK_KEYS = [
   'name',
   'batteries',
@@ -390,10 +423,11 @@ export function parseConfig(sources: readonly { file: string; text: string }[]):
       checkUnknownKeys(sec, name, [...BATTERY_KEYS, ...chargeKeys], file, isChargeControlKey);
     } else if (isTelemetrySection(name)) checkUnknownKeys(sec, name, telemetryKeys()[name], file);
     else if (name === 'bank') checkUnknownKeys(sec, name, BANK_KEYS, file);
+    else if (name === 'inverter') checkUnknownKeys(sec, name, INVERTER_KEYS, file);
     else if (name === 'battery') continue;
     else {
       throw new ConfigError(
-        `${file}: unknown section [${name}] (known: [general], [charge], [battery.<id>], [bank], [mqtt], [http], [postgres])`,
+        `${file}: unknown section [${name}] (known: [general], [charge], [battery.<id>], [bank], [inverter], [mqtt], [http], [postgres])`,
       );
     }
   }
@@ -410,6 +444,8 @@ export function parseConfig(sources: readonly { file: string; text: string }[]):
 
   const charge = readCharge(merged.get('charge'), 'charge', file, DEFAULT_CHARGE);
   checkCharge(charge, 'charge', file);
+  const captureAll = readBool(gen?.get('capture'), file, 'general', 'capture') ?? false;
+  const dbus = readBool(gen?.get('dbus'), file, 'general', 'dbus') ?? true;
 
   const batteries: BatteryConfig[] = [];
   for (const [name, sec] of merged) {
@@ -424,12 +460,14 @@ export function parseConfig(sources: readonly { file: string; text: string }[]):
     const fam = protocol ? findFamily(protocol) : undefined;
     const canFam = protocol ? findCanFamily(protocol) : undefined;
     const bleFam = protocol && (get('mac') || protocol === 'jk-ble') ? findBleFamily(protocol) : undefined;
-    if (!protocol || (!fam && !canFam && !bleFam && protocol !== AUTO_PROTOCOL)) {
+    const netFam = protocol ? findNetworkFamily(protocol) : undefined;
+    if (!protocol || (!fam && !canFam && !bleFam && !netFam && protocol !== AUTO_PROTOCOL)) {
       const known = [
         AUTO_PROTOCOL,
         ...FAMILIES.map((f) => f.id),
         ...CAN_FAMILIES.map((f) => f.id),
         ...BLE_FAMILIES.filter((f) => !findFamily(f.id)).map((f) => f.id),
+        ...NETWORK_FAMILIES.map((f) => f.id),
       ];
       fail(protoLoc, file, name, 'protocol', `one of ${known.join(', ')}`);
     }
@@ -444,6 +482,11 @@ export function parseConfig(sources: readonly { file: string; text: string }[]):
       );
     }
     const ble = bleFam ? readBle(sec, name, file) : undefined;
+    const net = netFam ? readHost(sec, name, file, netFam) : undefined;
+    if (!netFam && get('host')) {
+      const nets = NETWORK_FAMILIES.map((f) => f.id).join(', ');
+      fail(get('host'), file, name, 'host', `nothing: host is for network batteries (protocol ${nets})`);
+    }
     for (const k of ['adapter', 'ble_backend', 'ble_mode', 'ble_hci_uart']) {
       const loc = get(k);
       if (!bleFam && loc) fail(loc, file, name, k, 'nothing: this key is for Bluetooth batteries (with mac = …)');
@@ -463,7 +506,9 @@ export function parseConfig(sources: readonly { file: string; text: string }[]):
       ? { value: can.endpoint.kind === 'socketcan' ? can.endpoint.iface : can.endpoint.path, file }
       : ble
         ? { value: `ble:${ble.mac}`, file }
-        : get('port');
+        : net
+          ? { value: net.url, file }
+          : get('port');
     if (!portLoc || portLoc.value.trim() === '')
       fail(portLoc, file, name, 'port', 'a serial device path such as /dev/ttyUSB0');
     const numKey = (key: string, dflt: number, min: number, max: number, expected: string): number => {
@@ -484,6 +529,7 @@ export function parseConfig(sources: readonly { file: string; text: string }[]):
     let address: number | undefined;
     const addrLoc = get('address');
     if (addrLoc !== undefined) {
+      if (netFam) fail(addrLoc, file, name, 'address', `nothing: a ${protocol} battery is told apart by its host`);
       const a = fam?.addressing;
       if (a === 'none') fail(addrLoc, file, name, 'address', `no address: protocol ${protocol} has one BMS per port`);
       const min = a ? a.min : 0;
@@ -493,20 +539,20 @@ export function parseConfig(sources: readonly { file: string; text: string }[]):
       address = v;
     }
     const options: Record<string, number> = {};
-    for (const opt of FAMILIES.flatMap((f) => f.options)) {
+    for (const opt of [...FAMILIES, ...NETWORK_FAMILIES].flatMap((f) => f.options)) {
       const loc = get(opt.key);
       if (loc === undefined || options[opt.key] !== undefined) continue;
-      if (!fam?.options.some((o) => o.key === opt.key)) {
+      if (!(fam ?? netFam)?.options.some((o) => o.key === opt.key)) {
         fail(loc, file, name, opt.key, `nothing: ${opt.key} belongs to another protocol`);
       }
-      const v = num(0, 0xffff)(loc.value);
+      const v = num(-0xffff, 0xffff)(loc.value);
       if (v === undefined || !opt.choices.includes(v)) {
         fail(
           loc,
           file,
           name,
           opt.key,
-          `one of ${opt.choices.map((c) => `0x${c.toString(16).toUpperCase()}`).join(', ')}`,
+          `one of ${opt.choices.map((c) => (c < 0 || opt.choices.some((x) => x < 0) ? String(c) : `0x${c.toString(16).toUpperCase()}`)).join(', ')}`,
         );
       }
       options[opt.key] = v;
@@ -521,6 +567,7 @@ export function parseConfig(sources: readonly { file: string; text: string }[]):
     );
     const bc = shareHardLimits(readCharge(sec, name, file, charge), control);
     checkCharge(bc, name, file);
+    const capture = readBool(get('capture'), file, name, 'capture') ?? captureAll;
     batteries.push({
       id,
       protocol,
@@ -530,15 +577,22 @@ export function parseConfig(sources: readonly { file: string; text: string }[]):
       options,
       ...(can ? { can } : {}),
       ...(ble ? { ble } : {}),
+      ...(net ? { net } : {}),
       pollIntervalMs: Math.round(pollS * 1000),
       replyTimeoutMs: Math.round(replyS * 1000),
       staleAfterMs: Math.round(staleS * 1000),
       deviceInstance: Math.round(deviceInstance),
       customName: get('custom_name')?.value ?? '',
       productName:
-        get('product_name')?.value ?? bleFam?.productName ?? fam?.productName ?? canFam?.productName ?? 'Battery BMS',
+        get('product_name')?.value ??
+        bleFam?.productName ??
+        fam?.productName ??
+        canFam?.productName ??
+        netFam?.productName ??
+        'Battery BMS',
       charge: bc,
       control,
+      ...(capture ? { capture: true as const } : {}),
     });
   }
   checkSharedPorts(batteries, file);
@@ -556,7 +610,85 @@ export function parseConfig(sources: readonly { file: string; text: string }[]):
     file,
     (m) => new ConfigError(m),
   );
-  return { general: { logLevel, productId }, batteries, bank, telemetry, files: sources.map((s) => s.file) };
+  // Validated even while nothing captures: a typo must not wait until the day capture is switched on.
+  const captureSettings = readCaptureSettings(gen, file);
+  const invSec = merged.get('inverter');
+  const inverter = parseInverterConfig(
+    (k) => invSec?.get(k),
+    {
+      file,
+      batteries: batteries.map((b) => ({
+        id: b.id,
+        maxChargeCurrent: b.control.maxChargeCurrent,
+        maxDischargeCurrent: b.control.maxDischargeCurrent,
+        can: b.can?.endpoint,
+      })),
+      bank: bank && { id: bank.id, strings: bank.topology.strings },
+    },
+    (m) => new ConfigError(m),
+  );
+  const capture = batteries.some((b) => b.capture) ? captureSettings : undefined;
+  return {
+    general: { logLevel, productId, ...(capture ? { capture } : {}), ...(dbus ? {} : { dbus: false as const }) },
+    batteries,
+    bank,
+    telemetry,
+    ...(inverter ? { inverter } : {}),
+    files: sources.map((s) => s.file),
+  };
+}
+
+/** A true/false key; undefined when absent. */
+function readBool(loc: Located | undefined, file: string, section: string, key: string): boolean | undefined {
+  if (loc === undefined) return undefined;
+  const v = loc.value.trim().toLowerCase();
+  if (['true', 'yes', '1'].includes(v)) return true;
+  if (['false', 'no', '0'].includes(v)) return false;
+  fail(loc, file, section, key, 'true or false');
+}
+
+/** `capture_dir` (relative to the file that names it), `capture_max_bytes`, `capture_files` of [general]. */
+function readCaptureSettings(gen: Map<string, Located> | undefined, file: string): CaptureSettings {
+  const dirLoc = gen?.get('capture_dir');
+  const dirText = dirLoc?.value.trim() ?? '';
+  const dir = dirText === '' ? undefined : resolve(dirname(dirLoc?.file ?? file), dirText);
+  const maxLoc = gen?.get('capture_max_bytes');
+  const maxBytes = maxLoc ? num(10_000, 1_000_000_000)(maxLoc.value) : 5_000_000;
+  if (maxBytes === undefined || !Number.isInteger(maxBytes)) {
+    fail(maxLoc, file, 'general', 'capture_max_bytes', 'a file size in bytes, 10000–1000000000 (default 5000000)');
+  }
+  const filesLoc = gen?.get('capture_files');
+  const files = filesLoc ? num(1, 100)(filesLoc.value) : 3;
+  if (files === undefined || !Number.isInteger(files)) {
+    fail(filesLoc, file, 'general', 'capture_files', 'the number of files kept, 1–100 (default 3)');
+  }
+  return { dir, maxBytes, files };
+}
+
+/** `host = 10.0.0.2[:9000]` (or a ws:// URL) of a network battery; `port` has no meaning there. */
+function readHost(
+  sec: Map<string, Located>,
+  section: string,
+  file: string,
+  family: NonNullable<ReturnType<typeof findNetworkFamily>>,
+): NetworkEndpoint {
+  const portLoc = sec.get('port');
+  if (portLoc) {
+    const how = `host = address[:${family.defaultPort}]`;
+    fail(portLoc, file, section, 'port', `nothing: a ${family.id} battery is reached by ${how}`);
+  }
+  const hostLoc = sec.get('host');
+  const endpoint = hostLoc ? parseEndpoint(hostLoc.value, family) : undefined;
+  if (!endpoint) {
+    fail(
+      hostLoc,
+      file,
+      section,
+      'host',
+      `the battery's address, e.g. 10.0.0.2 or 10.0.0.2:${family.defaultPort} (${family.scheme}://…${family.path} is added)`,
+    );
+  }
+  return endpoint;
 }
 
 function readBle(sec: Map<string, Located>, section: string, file: string): NonNullable<BatteryConfig['ble']> {

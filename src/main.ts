@@ -9,20 +9,35 @@
  * BMS is dead at start. If the BMS later reports a different cell count the service is registered anew.
  */
 
+import { dirname, join } from 'node:path';
 import { aggregateBank, type BankState } from './bank/aggregate.js';
 import { type BankLayout, bankCellCount, bankLayout, bankPathTypes, bankPathValues } from './bank/bank-paths.js';
 import { BatteryMonitor } from './battery/battery-monitor.js';
 import { DetectCache, type Detection, detectOnPort } from './bms/autodetect.js';
-import { BleLinkPool, findBleFamily } from './bms/ble-registry.js';
-import { CanBusPool, findCanFamily } from './bms/can-registry.js';
+import { type BleAdapter, BleLinkPool, findBleFamily } from './bms/ble-registry.js';
+import type { ConsoleLink } from './bms/bluenova/driver.js';
+import { CanBusPool, type CanEndpoint, findCanFamily } from './bms/can-registry.js';
 import type { BmsDriver } from './bms/driver.js';
-import { type BmsFamily, BusPool, findFamily } from './bms/registry.js';
+import { findNetworkFamily, type NetworkDriver, type NetworkEndpoint } from './bms/network-registry.js';
+import { type BmsFamily, BusPool, findFamily, type LinkFactory } from './bms/registry.js';
 import { toHex } from './bytes/hex.js';
+import { CAPTURE_FILE_NAME, CaptureWriter } from './capture/capture-file.js';
+import { attachCapture, linkKindOf } from './capture/capture-tap.js';
 import { AUTO_PROTOCOL, type BankConfig, type BatteryConfig, type Config, ConfigError } from './config.js';
 import type { BatteryInfoExtras } from './dbus/battery-service.js';
 import { BatteryService } from './dbus/battery-service.js';
 import type { BatteryState } from './domain/battery-state.js';
 import { errorMessage } from './domain/errors.js';
+import { staleThresholdMs } from './domain/health.js';
+import {
+  INVERTER_PATH_TYPES,
+  InverterOutput,
+  type InverterStatus,
+  inverterDbusValues,
+  inverterStatusJson,
+} from './inverter/inverter-output.js';
+import type { BleLink } from './links/ble/ble-link.js';
+import type { CanLink } from './links/can/can-frame.js';
 import { SerialLink } from './links/serial-link.js';
 import type { Logger } from './log.js';
 import { createTelemetry, type Sink } from './publishers/index.js';
@@ -43,6 +58,17 @@ export interface RunOptions {
   now?: () => number;
   /** Called when the process must exit (the bus connection died): daemontools restarts us. */
   onFatal: (reason: Error) => void;
+  /** Links in place of the real ones (`batterybank replay` plays a capture through them). */
+  links?: LinkFactories | undefined;
+}
+
+/** Makers of the links of serial ports, CAN interfaces and Bluetooth adapters. */
+export interface LinkFactories {
+  serial?: LinkFactory;
+  can?: (endpoint: CanEndpoint) => CanLink;
+  ble?: (adapter: BleAdapter) => BleLink;
+  /** Network batteries (BlueNova's console): the link to an endpoint instead of a websocket. */
+  network?: (endpoint: NetworkEndpoint) => ConsoleLink;
 }
 
 export interface RunningBattery {
@@ -55,6 +81,8 @@ export interface Running {
   readonly batteries: readonly RunningBattery[];
   /** The bank's last aggregated state, when a [bank] is configured. */
   readonly bank: BankState | undefined;
+  /** The inverter output's status, when an [inverter] is configured. */
+  readonly inverter: InverterStatus | undefined;
   /** Publish a clean disconnect (/Connected 0), release the names, stop polling. Never rejects. */
   stop(): Promise<void>;
 }
@@ -87,6 +115,11 @@ class BatteryRunner implements RunningBattery {
   readonly monitor: BatteryMonitor;
   service: BatteryService | undefined;
   private driver: BmsDriver | undefined;
+  /** Network families (BlueNova): extra D-Bus paths and telemetry extras of their own. */
+  private netDriver: NetworkDriver | undefined;
+  private extraPaths: Readonly<Record<string, 'd' | 'i' | 's'>> | undefined;
+  /** Set when this battery is what the [inverter] presents: its /Inverter/* paths. */
+  inverterDbus: (() => Readonly<Record<string, string | number | undefined>>) | undefined;
   private cellCount: number | undefined;
   private creating: Promise<void> | undefined;
   private waitTimer: NodeJS.Timeout | undefined;
@@ -106,6 +139,8 @@ class BatteryRunner implements RunningBattery {
     private readonly telemetry: Sink & { readonly sinks: readonly Sink[] },
     /** Part of a published bank: 'member' publishes /Info/* invalid, 'hidden' publishes no service at all. */
     private readonly bankRole: 'none' | 'member' | 'hidden' = 'none',
+    /** The capture file, when this battery has `capture = true`. */
+    private readonly capture: CaptureWriter | undefined = undefined,
   ) {
     this.id = cfg.id;
     this.now = opts.now ?? Date.now;
@@ -130,7 +165,23 @@ class BatteryRunner implements RunningBattery {
     });
     const canFamily = findCanFamily(cfg.protocol);
     const bleFamily = cfg.ble ? findBleFamily(cfg.protocol) : undefined;
-    if (bleFamily && cfg.ble) {
+    const netFamily = cfg.net ? findNetworkFamily(cfg.protocol) : undefined;
+    if (netFamily && cfg.net) {
+      // N_UNITS is checked against the units of this family in the battery's bank (1 outside a bank).
+      const bank = opts.config.bank?.topology.members;
+      const sameFamily = (id: string) => opts.config.batteries.find((b) => b.id === id)?.protocol === cfg.protocol;
+      const net = netFamily.createDriver(cfg.net, {
+        now: this.now,
+        staleAfterMs: cfg.staleAfterMs,
+        options: cfg.options,
+        configuredUnits: bank?.includes(cfg.id) ? bank.filter(sameFamily).length : 1,
+        ...(opts.links?.network ? { link: opts.links.network(cfg.net) } : {}),
+      });
+      this.driver = net;
+      this.netDriver = net;
+      this.extraPaths = netFamily.dbusPaths;
+      this.monitor.setIdentity(cfg.net.url, cfg.productName);
+    } else if (bleFamily && cfg.ble) {
       const ble = this.blePool.link(cfg.ble.adapter);
       this.driver = bleFamily.createDriver(ble, {
         address: cfg.ble.mac,
@@ -168,6 +219,7 @@ class BatteryRunner implements RunningBattery {
     } catch (e) {
       throw new ConfigError(errorMessage(e));
     }
+    this.resolved = { family: family.id, baudRate: baudRate ?? family.baudRate, address };
     const driver = family.createDriver(bus, {
       address,
       pollIntervalMs: this.cfg.pollIntervalMs,
@@ -192,13 +244,13 @@ class BatteryRunner implements RunningBattery {
     this.monitor.onState((state) => {
       this.publish(state);
       // Telemetry sinks queue and return at once: a dead broker or database never delays D-Bus.
-      this.telemetry.publish(state);
+      this.telemetry.publish(state, this.netDriver?.telemetryExtras());
     });
     this.monitor.start();
     if (this.driver) this.startDriver(this.driver);
     else this.detect(DETECT_RETRY_MIN_MS);
     this.waitTimer = setTimeout(() => {
-      if (!this.service && !this.creating) {
+      if (!this.service && !this.creating && this.opts.config.general.dbus !== false) {
         this.log.warn(
           `no reply from the BMS on ${this.cfg.port} yet; publishing it as offline with ${this.cellCount ?? 0} cell paths`,
         );
@@ -207,9 +259,26 @@ class BatteryRunner implements RunningBattery {
     }, FIRST_DATA_WAIT_MS);
   }
 
+  /** A serial battery's family, baud rate and address as they run (detected ones for `protocol = auto`). */
+  private resolved: { family: string; baudRate: number; address: number | undefined } | undefined;
+
   private startDriver(driver: BmsDriver): void {
     driver.onEvent((e) => this.log[e.level](e.message));
     driver.onSnapshot((s) => this.monitor.ingest(s));
+    if (this.capture) {
+      const r = this.resolved;
+      attachCapture(this.capture, driver, {
+        battery: this.id,
+        family: r?.family ?? this.cfg.protocol,
+        link: {
+          kind: linkKindOf(this.cfg),
+          description: this.monitor.state.connection,
+        },
+        config: r ? { ...this.cfg, protocol: r.family, baudRate: r.baudRate, address: r.address } : this.cfg,
+        productId: this.opts.config.general.productId,
+        version: this.opts.version,
+      });
+    }
     // Raw frames only when a sink keeps them (the HTTP API's last frames): otherwise no per-frame work at all.
     const frameSink = this.telemetry.frame?.bind(this.telemetry);
     if (frameSink && this.telemetry.sinks.length > 0) {
@@ -271,7 +340,7 @@ class BatteryRunner implements RunningBattery {
       return;
     }
     try {
-      svc.update(state, extrasOf(state));
+      svc.update(state, extrasOf(state), { ...this.netDriver?.dbusValues(), ...this.inverterDbus?.() });
     } catch (e) {
       this.log.error(`D-Bus update failed: ${errorMessage(e)}`);
     }
@@ -281,6 +350,7 @@ class BatteryRunner implements RunningBattery {
 
   private ensureService(cellCount: number): void {
     if (this.creating || this.service || this.stopped || this.bankRole === 'hidden') return;
+    if (this.opts.config.general.dbus === false) return;
     this.creating = this.create(cellCount).finally(() => {
       this.creating = undefined;
     });
@@ -296,6 +366,9 @@ class BatteryRunner implements RunningBattery {
         deviceInstance: this.cfg.deviceInstance,
         ...(this.cfg.customName ? { customName: this.cfg.customName } : {}),
         ...(this.bankRole === 'member' ? { bankMember: true } : {}),
+        ...(this.extraPaths || this.inverterDbus
+          ? { extraPaths: { ...this.extraPaths, ...(this.inverterDbus ? INVERTER_PATH_TYPES : {}) } }
+          : {}),
         processName: 'dbus-batterybank',
         processVersion: this.opts.version,
         logger: this.log.child('dbus'),
@@ -309,7 +382,10 @@ class BatteryRunner implements RunningBattery {
       this.service = svc;
       this.serviceCells = cellCount;
       this.log.info(`published ${svc.serviceName} (instance ${svc.deviceInstance}, ${cellCount} cells)`);
-      svc.update(this.monitor.state, extrasOf(this.monitor.state));
+      svc.update(this.monitor.state, extrasOf(this.monitor.state), {
+        ...this.netDriver?.dbusValues(),
+        ...this.inverterDbus?.(),
+      });
     } catch (e) {
       // Cannot reach the bus or the name is taken: nothing to publish to, so daemontools must restart us.
       this.opts.onFatal(new Error(`cannot publish ${serviceName(this.id)}: ${errorMessage(e)}`));
@@ -354,6 +430,8 @@ class BankRunner {
   private problems = '';
   private waitTimer: NodeJS.Timeout | undefined;
   private last: BankState | undefined;
+  /** Set when the bank is what the [inverter] presents: its /Inverter/* paths. */
+  inverterDbus: (() => Readonly<Record<string, string | number | undefined>>) | undefined;
 
   constructor(
     private readonly cfg: BankConfig,
@@ -419,14 +497,18 @@ class BankRunner {
     }
     if (!this.layout) return;
     try {
-      this.service.update(bank, { modules: bank.counts.modules }, bankPathValues(bank, this.layout));
+      this.service.update(
+        bank,
+        { modules: bank.counts.modules },
+        { ...bankPathValues(bank, this.layout), ...this.inverterDbus?.() },
+      );
     } catch (e) {
       this.log.error(`bank D-Bus update failed: ${errorMessage(e)}`);
     }
   }
 
   private ensureService(): void {
-    if (this.creating || this.service || this.stopped) return;
+    if (this.creating || this.service || this.stopped || this.opts.config.general.dbus === false) return;
     const layout = bankLayout(this.cfg.topology, this.cellCounts());
     this.creating = this.create(layout).finally(() => {
       this.creating = undefined;
@@ -457,7 +539,7 @@ class BankRunner {
         processName: 'dbus-batterybank',
         processVersion: this.opts.version,
         logger: this.log.child('dbus'),
-        extraPaths: bankPathTypes(layout),
+        extraPaths: { ...bankPathTypes(layout), ...(this.inverterDbus ? INVERTER_PATH_TYPES : {}) },
         ...(this.opts.busAddress !== undefined ? { busAddress: this.opts.busAddress } : {}),
       });
       if (this.stopped) {
@@ -470,7 +552,10 @@ class BankRunner {
       this.log.info(
         `published bank ${svc.serviceName} (${this.cfg.topology.label}, instance ${svc.deviceInstance}, ${bankCellCount(layout)} cells)`,
       );
-      if (this.last) svc.update(this.last, { modules: this.last.counts.modules }, bankPathValues(this.last, layout));
+      if (this.last) {
+        const extra = { ...bankPathValues(this.last, layout), ...this.inverterDbus?.() };
+        svc.update(this.last, { modules: this.last.counts.modules }, extra);
+      }
     } catch (e) {
       this.opts.onFatal(new Error(`cannot publish ${serviceName(this.cfg.id)}: ${errorMessage(e)}`));
     }
@@ -489,12 +574,65 @@ class BankRunner {
   }
 }
 
+/** The capture file of the batteries with `capture = true` (docs/capture.md); none when no battery captures. */
+function captureWriter(opts: RunOptions): CaptureWriter | undefined {
+  const settings = opts.config.general.capture;
+  if (!settings) return undefined;
+  const dir = settings.dir ?? join(opts.stateFile ? dirname(opts.stateFile) : process.cwd(), 'captures');
+  const path = join(dir, CAPTURE_FILE_NAME);
+  const log = opts.logger.child('capture');
+  const ids = opts.config.batteries.filter((b) => b.capture).map((b) => b.id);
+  log.info(
+    `capturing every frame of ${ids.join(', ')} to ${path} (rotated at ${settings.maxBytes} bytes, ${settings.files} files kept)`,
+  );
+  return new CaptureWriter({ path, maxBytes: settings.maxBytes, files: settings.files, warn: (m) => log.warn(m) });
+}
+
+/**
+ * The [inverter] output: the bank (or one battery) presented on its own CAN bus. It reads the source's latest
+ * state at every send; its status goes to the source's D-Bus service (/Inverter/*) and to telemetry (HTTP API).
+ */
+function createInverter(
+  opts: RunOptions,
+  canPool: CanBusPool,
+  runners: readonly BatteryRunner[],
+  bank: BankRunner | undefined,
+  telemetry: Sink,
+): InverterOutput {
+  const cfg = opts.config.inverter as NonNullable<Config['inverter']>;
+  const now = opts.now ?? Date.now;
+  const isBank = cfg.source.kind === 'bank';
+  const runner = runners.find((r) => r.id === cfg.source.id);
+  const timings = opts.config.batteries
+    .filter((b) => (isBank ? opts.config.bank?.topology.members.includes(b.id) : b.id === cfg.source.id))
+    .map((b) => staleThresholdMs({ pollIntervalMs: b.pollIntervalMs, staleAfterMs: b.staleAfterMs }));
+  const log = opts.logger.child('inverter');
+  const output = new InverterOutput({
+    config: cfg,
+    bus: canPool.bus(cfg.endpoint),
+    source: () => (isBank ? bank?.state : runner?.monitor.state),
+    // The strictest member's: the bank's data is never older than what any member would accept.
+    staleLimitMs: timings.length > 0 ? Math.min(...timings) : 3000,
+    logger: log,
+    now,
+    onStatus: (s) => telemetry.component?.('inverter', inverterStatusJson(s, now())),
+  });
+  const dbus = () => inverterDbusValues(output.status(), now());
+  if (isBank && bank) bank.inverterDbus = dbus;
+  else if (runner) runner.inverterDbus = dbus;
+  log.info(
+    `presenting ${cfg.source.kind} ${cfg.source.id} as ${cfg.protocol === 'pylon' ? 'a Pylon LV battery' : 'a BYD Battery-Box Premium HVS'} on ${output.status().link}`,
+  );
+  return output;
+}
+
 /** Start every configured battery. Resolves at once; services appear as their data arrives. */
 export function startService(opts: RunOptions): Running {
   const store = new StateStore(opts.stateFile);
-  const pool = new BusPool((port) => new SerialLink(port));
-  const canPool = new CanBusPool();
-  const blePool = new BleLinkPool(opts.busAddress);
+  const pool = new BusPool(opts.links?.serial ?? ((port) => new SerialLink(port)));
+  const canPool = new CanBusPool(opts.links?.can);
+  const blePool = new BleLinkPool(opts.busAddress, opts.links?.ble);
+  const capture = captureWriter(opts);
   const cache = opts.detectCacheFile ? new DetectCache(opts.detectCacheFile) : undefined;
   void cache?.load();
   // Every runner is built before any starts: a port-sharing conflict is a config error, not half a start.
@@ -507,7 +645,19 @@ export function startService(opts: RunOptions): Running {
   const role = (id: string) => (!inBank.has(id) ? 'none' : bankCfg?.publishMembers ? 'member' : 'hidden');
   const runners = opts.config.batteries.map(
     (b) =>
-      new BatteryRunner(b, opts, store, opts.logger.child(b.id), pool, canPool, blePool, cache, telemetry, role(b.id)),
+      new BatteryRunner(
+        b,
+        opts,
+        store,
+        opts.logger.child(b.id),
+        pool,
+        canPool,
+        blePool,
+        cache,
+        telemetry,
+        role(b.id),
+        b.capture ? capture : undefined,
+      ),
   );
   const bank = bankCfg
     ? new BankRunner(
@@ -519,8 +669,10 @@ export function startService(opts: RunOptions): Running {
         telemetry,
       )
     : undefined;
+  const inverter = opts.config.inverter ? createInverter(opts, canPool, runners, bank, telemetry) : undefined;
   for (const r of runners) r.start();
   bank?.start();
+  inverter?.start();
   opts.logger.info(
     `dbus-batterybank ${opts.version}: ${runners.length} batter${runners.length === 1 ? 'y' : 'ies'} (${opts.config.batteries
       .map((b) => `${b.id}: ${b.protocol} on ${b.port}${b.address !== undefined ? ` address ${b.address}` : ''}`)
@@ -528,13 +680,18 @@ export function startService(opts: RunOptions): Running {
   );
   return {
     batteries: runners,
+    get inverter() {
+      return inverter?.status();
+    },
     get bank() {
       return bank?.state;
     },
     stop: async () => {
+      await inverter?.stop();
       await bank?.stop();
       await Promise.all(runners.map((r) => r.stop().catch(() => undefined)));
       await telemetry.close();
+      await capture?.close();
     },
   };
 }
