@@ -6,16 +6,10 @@ import type { BmsDriver } from '../bms/driver.js';
 import { toHex } from '../bytes/hex.js';
 import { DECODE_FAMILIES, decodeHex } from '../cli/decode.js';
 import type { BatteryConfig } from '../config.js';
-import type { CaptureFrame, CaptureLinkKind, CaptureWriter } from './capture-file.js';
+import type { CaptureFrame, CaptureHeader, CaptureLinkKind, CaptureWriter } from './capture-file.js';
 
-export interface CaptureTapOptions {
-  battery: string;
-  family: string;
-  link: { kind: CaptureLinkKind; description: string };
-  config: BatteryConfig;
-  productId?: number | undefined;
-  version: string;
-}
+/** The battery as its header records it. */
+export type CaptureTapOptions = Omit<CaptureHeader, 'k' | 'v' | 'session' | 'part' | 't'>;
 
 /** The kind of link a battery's frames travel on, by its config. */
 export function linkKindOf(cfg: BatteryConfig): CaptureLinkKind {

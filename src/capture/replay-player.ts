@@ -67,6 +67,10 @@ export interface PlayerStats {
   lost: number;
 }
 
+export function emptyStats(): PlayerStats {
+  return { matched: 0, unmatched: 0, afterEnd: 0, early: 0, skipped: 0, delivered: 0, lost: 0 };
+}
+
 /** What a player does to its link. */
 export interface PlayerSink {
   /** A received frame. */
@@ -81,15 +85,7 @@ interface Segment {
 }
 
 abstract class Player {
-  readonly stats: PlayerStats = {
-    matched: 0,
-    unmatched: 0,
-    afterEnd: 0,
-    early: 0,
-    skipped: 0,
-    delivered: 0,
-    lost: 0,
-  };
+  readonly stats: PlayerStats = emptyStats();
   protected sink: PlayerSink | undefined;
   protected finished = false;
   private readonly doneWaiters: (() => void)[] = [];

@@ -19,7 +19,7 @@ import type { CaptureHeader } from './capture-file.js';
 import type { CaptureSession, ReplayFrame } from './capture-reader.js';
 import { createDriverOver } from './driver-factory.js';
 import { ReplayBleLink, ReplayByteLink, ReplayCanLink, ReplayConsoleLink } from './replay-links.js';
-import { type PlayerStats, ReplayClock, RequestPlayer, TimelinePlayer } from './replay-player.js';
+import { emptyStats, type PlayerStats, ReplayClock, RequestPlayer, TimelinePlayer } from './replay-player.js';
 
 /** The channel a battery's frames travel on: batteries on one port or CAN interface share it. */
 function channelOf(h: CaptureHeader): string {
@@ -113,39 +113,23 @@ export function setUpReplay(session: CaptureSession, opts: ReplayOptions): Repla
     if (!p) throw new Error(`battery ${cfg.id} is not in the capture`);
     return { p, h: h as CaptureHeader };
   };
-  const serialLinks = new Map<string, ReplayByteLink>();
-  const serialLink = (cfg: BatteryConfig): ReplayByteLink => {
-    const { p, h } = player(cfg);
-    const key = channelOf(h);
-    let link = serialLinks.get(key);
-    if (!link) {
-      link = new ReplayByteLink(p as RequestPlayer, h.link.description);
-      serialLinks.set(key, link);
-    }
-    return link;
+  /** One replay link per channel, made on first use: batteries on one port or interface share it. */
+  const linkPer = <L>(make: (p: RequestPlayer | TimelinePlayer, description: string) => L) => {
+    const made = new Map<string, L>();
+    return (cfg: BatteryConfig): L => {
+      const { p, h } = player(cfg);
+      const key = channelOf(h);
+      let link = made.get(key);
+      if (!link) {
+        link = make(p, h.link.description);
+        made.set(key, link);
+      }
+      return link;
+    };
   };
-  const canLinks = new Map<string, ReplayCanLink>();
-  const canLink = (cfg: BatteryConfig): ReplayCanLink => {
-    const { p, h } = player(cfg);
-    const key = channelOf(h);
-    let link = canLinks.get(key);
-    if (!link) {
-      link = new ReplayCanLink(p as TimelinePlayer, h.link.description);
-      canLinks.set(key, link);
-    }
-    return link;
-  };
-  const netLinks = new Map<string, ReplayConsoleLink>();
-  const netLink = (cfg: BatteryConfig): ReplayConsoleLink => {
-    const { p, h } = player(cfg);
-    const key = channelOf(h);
-    let link = netLinks.get(key);
-    if (!link) {
-      link = new ReplayConsoleLink(p as TimelinePlayer, h.link.description);
-      netLinks.set(key, link);
-    }
-    return link;
-  };
+  const serialLink = linkPer((p, d) => new ReplayByteLink(p as RequestPlayer, d));
+  const canLink = linkPer((p, d) => new ReplayCanLink(p as TimelinePlayer, d));
+  const netLink = linkPer((p, d) => new ReplayConsoleLink(p as TimelinePlayer, d));
   const bleLink = new ReplayBleLink();
   for (const h of replayable) {
     if (h.link.kind === 'ble' && h.config.ble)
@@ -191,15 +175,7 @@ export function setUpReplay(session: CaptureSession, opts: ReplayOptions): Repla
       await Promise.all(all.map((p) => p.done()));
     },
     stats: () => {
-      const sum: PlayerStats = {
-        matched: 0,
-        unmatched: 0,
-        afterEnd: 0,
-        early: 0,
-        skipped: 0,
-        delivered: 0,
-        lost: 0,
-      };
+      const sum = emptyStats();
       for (const p of all) for (const k of Object.keys(sum) as (keyof PlayerStats)[]) sum[k] += p.stats[k];
       return sum;
     },

@@ -29,20 +29,20 @@ export const INVERTER_PATH_TYPES = {
 } as const satisfies Record<string, 'd' | 'i' | 's'>;
 
 /** What the output advertises now (the subset shown in the status). */
-export interface AdvertisedValues {
-  chargeVoltage: number;
-  dischargeVoltage: number;
-  chargeCurrent: number;
-  dischargeCurrent: number;
-  chargeEnable: boolean;
-  dischargeEnable: boolean;
-  soc: number;
-  voltage: number;
-  current: number;
-  /** Why CCL / DCL are 0 ('' when they are not). */
-  chargeBlocked: string;
-  dischargeBlocked: string;
-}
+export type AdvertisedValues = Pick<
+  InverterValues,
+  | 'chargeVoltage'
+  | 'dischargeVoltage'
+  | 'chargeCurrent'
+  | 'dischargeCurrent'
+  | 'chargeEnable'
+  | 'dischargeEnable'
+  | 'soc'
+  | 'voltage'
+  | 'current'
+  | 'chargeBlocked'
+  | 'dischargeBlocked'
+>;
 
 export interface InverterStatus {
   protocol: InverterProtocol;

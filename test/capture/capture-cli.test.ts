@@ -49,6 +49,30 @@ function cli(args: string[], onStdoutLine?: (line: string) => void): Promise<Run
   });
 }
 
+/** GetItems of `svc` every 100 ms until stop(): every answer, as plain values by path. */
+function watchService(client: BusClient, svc: string): { stop(): Promise<Record<string, unknown>[]> } {
+  const seen: Record<string, unknown>[] = [];
+  let polling = true;
+  const poll = (async () => {
+    while (polling) {
+      try {
+        const raw = await client.getItems(svc);
+        seen.push(Object.fromEntries(Object.entries(raw).map(([k, v]) => [k, plain(v.Value)])));
+      } catch {
+        // not on the bus (yet, or any more)
+      }
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  })();
+  return {
+    stop: async () => {
+      polling = false;
+      await poll;
+      return seen;
+    },
+  };
+}
+
 const dir = mkdtempSync(join(tmpdir(), 'capture-cli-'));
 const file = join(dir, 'bug-report.jsonl');
 let pty: SimulatorOnPty;
@@ -169,23 +193,10 @@ describe('batterybank replay', () => {
 
     test('publishes the capture as the live service: the recorded values on D-Bus while it plays', async () => {
       const svc = 'com.victronenergy.battery.batterybank_capture';
-      const seen: Record<string, unknown>[] = [];
-      let polling = true;
-      const poll = (async () => {
-        while (polling) {
-          try {
-            const raw = await client.getItems(svc);
-            seen.push(Object.fromEntries(Object.entries(raw).map(([k, v]) => [k, plain(v.Value)])));
-          } catch {
-            // not on the bus (yet, or any more)
-          }
-          await new Promise((r) => setTimeout(r, 100));
-        }
-      })();
+      const watch = watchService(client, svc);
       const printed: string[] = [];
       const r = await cli(['replay', file, '--dbus', '--bus', daemon.address, '--speed', '1'], (l) => printed.push(l));
-      polling = false;
-      await poll;
+      const seen = await watch.stop();
       expect(r.code, r.stderr).toBe(0);
       const connected = seen.filter((v) => v['/Connected'] === 1);
       expect(connected.length).toBeGreaterThanOrEqual(3);
@@ -235,22 +246,9 @@ describe('a BlueNova console (websocket)', () => {
     expect(recorded.snapshots.every((s) => s.snap.soc === 63)).toBe(true);
 
     const svc = 'com.victronenergy.battery.batterybank_capture';
-    const seen: Record<string, unknown>[] = [];
-    let polling = true;
-    const poll = (async () => {
-      while (polling) {
-        try {
-          const raw = await client.getItems(svc);
-          seen.push(Object.fromEntries(Object.entries(raw).map(([k, v]) => [k, plain(v.Value)])));
-        } catch {
-          // not on the bus (yet, or any more)
-        }
-        await new Promise((r) => setTimeout(r, 100));
-      }
-    })();
+    const watch = watchService(client, svc);
     const r = await cli(['replay', out, '--dbus', '--bus', daemon.address, '--speed', '1']);
-    polling = false;
-    await poll;
+    const seen = await watch.stop();
     expect(r.code, r.stderr).toBe(0);
     const connected = seen.filter((v) => v['/Connected'] === 1);
     expect(connected.length).toBeGreaterThanOrEqual(2);
