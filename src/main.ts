@@ -276,6 +276,7 @@ class BatteryRunner implements RunningBattery {
         },
         config: r ? { ...this.cfg, protocol: r.family, baudRate: r.baudRate, address: r.address } : this.cfg,
         productId: this.opts.config.general.productId,
+        ...(this.bankRole !== 'none' && this.opts.config.bank ? { bank: this.opts.config.bank } : {}),
         version: this.opts.version,
       });
     }

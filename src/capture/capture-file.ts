@@ -12,7 +12,7 @@
 
 import type { FileHandle } from 'node:fs/promises';
 import { mkdir, open, rename, rm, stat } from 'node:fs/promises';
-import type { BatteryConfig } from '../config.js';
+import type { BankConfig, BatteryConfig } from '../config.js';
 import type { BatterySnapshot } from '../domain/battery-snapshot.js';
 import { errorMessage } from '../domain/errors.js';
 
@@ -43,6 +43,8 @@ export interface CaptureHeader {
   config: BatteryConfig;
   /** /ProductId of the service. */
   productId?: number | undefined;
+  /** The [bank] this battery is a member of: replay publishes the bank when every member is in the capture. */
+  bank?: BankConfig | undefined;
   /** dbus-batterybank version that wrote it. */
   version: string;
 }

@@ -77,14 +77,7 @@ export function summarizeFrame(
 
 /** Write the battery's header, then every frame, snapshot and event of `driver` to `writer`. */
 export function attachCapture(writer: CaptureWriter, driver: BmsDriver, opts: CaptureTapOptions): void {
-  writer.addHeader({
-    battery: opts.battery,
-    family: opts.family,
-    link: opts.link,
-    config: opts.config,
-    ...(opts.productId !== undefined ? { productId: opts.productId } : {}),
-    version: opts.version,
-  });
+  writer.addHeader(opts);
   const b = opts.battery;
   const can = opts.link.kind === 'can';
   const text = new TextDecoder();

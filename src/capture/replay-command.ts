@@ -71,8 +71,12 @@ export async function replayCommand(o: ReplayCommandOptions): Promise<number> {
   } else {
     const setup = setUpReplay(session, { speed: o.speed, battery: o.battery });
     let fatal: Error | undefined;
+    const config = replayConfig(setup);
+    const captured = setup.headers.find((h) => h.bank !== undefined)?.bank;
+    if (config.bank) o.err(`bank ${config.bank.id} (${config.bank.topology.label}) is published from its members`);
+    else if (captured) o.err(`bank ${captured.id} is not published: not all of its members are replayed`);
     const running = startService({
-      config: replayConfig(setup),
+      config,
       logger: o.logger,
       version: o.version,
       ...(o.busAddress !== undefined ? { busAddress: o.busAddress } : {}),

@@ -9,7 +9,7 @@
  * health, charge control and snapshot timestamps run in recorded time.
  */
 import type { BmsDriver } from '../bms/driver.js';
-import { type BatteryConfig, type Config, parseConfig } from '../config.js';
+import { type BankConfig, type BatteryConfig, type Config, parseConfig } from '../config.js';
 import type { BatterySnapshot } from '../domain/battery-snapshot.js';
 import type { CanBus } from '../links/can/can-bus.js';
 import type { Link } from '../links/link.js';
@@ -279,6 +279,14 @@ export function replayConfig(setup: ReplaySetup): Config {
     ...base,
     general: { ...base.general, ...(productId !== undefined ? { productId } : {}), capture: undefined },
     batteries: setup.batteries.map((b) => ({ ...b, capture: undefined })),
-    bank: undefined,
+    bank: replayedBank(setup),
   };
+}
+
+/** The captured bank, when every one of its members is replayed (not with --battery picking one of them). */
+export function replayedBank(setup: Pick<ReplaySetup, 'headers' | 'batteries'>): BankConfig | undefined {
+  const bank = setup.headers.find((h) => h.bank !== undefined)?.bank;
+  if (!bank) return undefined;
+  const ids = new Set(setup.batteries.map((b) => b.id));
+  return bank.topology.members.every((m) => ids.has(m)) ? bank : undefined;
 }

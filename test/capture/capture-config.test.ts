@@ -10,6 +10,7 @@ import { afterAll, describe, expect, test } from 'vitest';
 import { CAPTURE_FILE_NAME } from '../../src/capture/capture-file.js';
 import { readCapture } from '../../src/capture/capture-reader.js';
 import { compareSnapshots, replaySnapshots } from '../../src/capture/replay.js';
+import { replayCommand } from '../../src/capture/replay-command.js';
 import { parseConfig } from '../../src/config.js';
 import { createLogger } from '../../src/log.js';
 import { startService } from '../../src/main.js';
@@ -140,4 +141,97 @@ describe('composition root', () => {
     expect(cmp.replayed).toBe(cmp.recorded);
     expect(cmp.same).toBe(cmp.recorded);
   }, 30_000);
+
+  test('a bank: the headers carry the [bank]; replay --dbus publishes the bank from its replayed members', async () => {
+    const daemon = await startDbusDaemon();
+    const client = await BusClient.connect(daemon.address);
+    const ptys = await Promise.all(
+      [61, 62].map(async (soc, i) => {
+        const sim = new JbdSimulator({ cells: 4, seed: 20 + i });
+        sim.setValues({ soc });
+        return runSimulatorOnPty({ simulator: sim as AttachableSimulator, link: join(dir, `bank${i}`) });
+      }),
+    );
+    const capDir = join(dir, 'bank-captures');
+    const battery = (id: string, port: string) =>
+      `[battery.${id}]\nprotocol = jbd\nport = ${port}\npoll_interval = 0.3\nreply_timeout = 0.2\n`;
+    const text =
+      `[general]\ncapture = true\ncapture_dir = ${capDir}\n` +
+      battery('a', ptys[0]?.path ?? '') +
+      battery('b', ptys[1]?.path ?? '') +
+      '[bank]\nname = house\nbatteries = a, b\ntopology = 2p\n';
+    const bankSvc = 'com.victronenergy.battery.batterybank_house';
+    const quiet = createLogger({ level: 'warn', write: () => undefined });
+    const running = startService({
+      config: parseConfig([{ file: join(dir, 'bank.ini'), text }]),
+      logger: quiet,
+      version: 'test',
+      busAddress: daemon.address,
+      onFatal: (e) => {
+        throw e;
+      },
+    });
+    try {
+      await eventually(async () => {
+        try {
+          return plain(await client.getValue(bankSvc, '/System/NrOfBatteries')) === 2;
+        } catch {
+          return false;
+        }
+      }, 10_000);
+      await new Promise((r) => setTimeout(r, 1500));
+    } finally {
+      await running.stop();
+      for (const p of ptys) await p.close();
+    }
+    const file = join(capDir, CAPTURE_FILE_NAME);
+    const session = await readCapture([file]);
+    expect(session.headers.map((h) => [h.battery, h.bank?.id, h.bank?.topology.label])).toEqual([
+      ['a', 'house', '1s2p'],
+      ['b', 'house', '1s2p'],
+    ]);
+
+    const seen: number[] = [];
+    const notes: string[] = [];
+    let watching = true;
+    const watch = (async () => {
+      while (watching) {
+        try {
+          seen.push(plain(await client.getValue(bankSvc, '/System/NrOfBatteries')) as number);
+        } catch {
+          // not (yet) on the bus
+        }
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    })();
+    const replay = (battery?: string) =>
+      replayCommand({
+        files: [file],
+        speed: 2,
+        battery,
+        dbus: true,
+        busAddress: daemon.address,
+        hold: false,
+        version: 'test',
+        logger: quiet,
+        out: () => undefined,
+        err: (l) => notes.push(l),
+      });
+    try {
+      expect(await replay()).toBe(0);
+      watching = false;
+      await watch;
+      // The bank service was back on the bus with both members while the capture played.
+      expect(seen).toContain(2);
+      expect(notes).toContain('bank house (1s2p) is published from its members');
+      // One member alone cannot make the bank: it is said, not published.
+      expect(await replay('a')).toBe(0);
+      expect(notes).toContain('bank house is not published: not all of its members are replayed');
+    } finally {
+      watching = false;
+      await watch;
+      client.close();
+      await daemon.stop();
+    }
+  }, 40_000);
 });
