@@ -14,6 +14,7 @@
 import type { AddressInfo } from 'node:net';
 import { WebSocket, WebSocketServer } from 'ws';
 import { formatLine, type LineValues } from '../bms/bluenova/protocol.js';
+import type { Random } from './random.js';
 
 export interface BlueNovaUnitValues {
   mcuId: number;
@@ -54,6 +55,25 @@ export interface BlueNovaSimulatorOptions {
   energyEvery?: number;
   /** Send `Vc_max`/`Vc_min` (default true). */
   extremes?: boolean;
+  /**
+   * Let the values wander like a live battery's from cycle to cycle (current, cells, temperature, SoC from the
+   * current); without it they stay exactly as set (tests compare them).
+   */
+  wander?: Random | undefined;
+}
+
+/** Capacity the wandering SoC integrates the current against, Ah. */
+const WANDER_CAPACITY_AH = 100;
+
+const clamp = (v: number, lo: number, hi: number): number => Math.min(hi, Math.max(lo, v));
+
+/** One cycle of noise on a unit's values (the simulate command's live look). */
+function wanderStep(v: BlueNovaUnitValues, rnd: Random, cycleMs: number): void {
+  v.current = Math.round(clamp(v.current + rnd.gaussian() * 0.4, -40, 40) * 100) / 100;
+  const drift = v.current > 0 ? 0.0004 : v.current < 0 ? -0.0004 : 0;
+  v.cells = v.cells.map((c) => Math.round(clamp(c + drift + rnd.gaussian() * 0.001, 3.0, 3.55) * 1000) / 1000);
+  v.temperature = Math.round(clamp(v.temperature + rnd.gaussian() * 0.3, 5, 45));
+  v.soc = Math.round(clamp(v.soc + ((v.current * cycleMs) / 3_600_000 / WANDER_CAPACITY_AH) * 100, 1, 100) * 10) / 10;
 }
 
 const DEFAULTS: BlueNovaUnitValues = {
@@ -94,6 +114,7 @@ export class BlueNovaSimulator {
   private readonly extremes: boolean;
   private timer: NodeJS.Timeout | undefined;
   private paused = false;
+  private readonly wander: Random | undefined;
 
   constructor(opts: BlueNovaSimulatorOptions = {}) {
     const units = opts.units ?? [{}];
@@ -103,6 +124,7 @@ export class BlueNovaSimulator {
     this.identityEvery = Math.max(1, opts.identityEvery ?? 10);
     this.energyEvery = Math.max(1, opts.energyEvery ?? 10);
     this.extremes = opts.extremes ?? true;
+    this.wander = opts.wander;
     this.units = units.map((u, i) => ({
       values: { ...DEFAULTS, mcuId: DEFAULTS.mcuId + i, ...u },
       port: opts.ports?.[i] ?? 0,
@@ -263,6 +285,7 @@ export class BlueNovaSimulator {
     if (this.paused) return;
     this.units.forEach((u, i) => {
       if (u.server === undefined) return;
+      if (this.wander && u.cycle > 0) wanderStep(u.values, this.wander, this.cycleMs);
       const lines = [...u.injected.splice(0), ...this.cycleLines(i)];
       u.cycle++;
       for (const ws of u.clients) for (const line of lines) send(ws, line);

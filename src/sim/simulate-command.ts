@@ -13,6 +13,7 @@ import { JkModbusSimulator } from './jk-modbus-simulator.js';
 import { JkSerialSimulator } from './jk-serial-simulator.js';
 import { type AttachableSimulator, createPtyPair, runSimulatorOnPty } from './pty.js';
 import { PylonRs485Simulator } from './pylon-rs485-simulator.js';
+import { createRandom } from './random.js';
 import { UsbCanADevice } from './usbcan-device.js';
 
 export interface SimulateArgs {
@@ -111,6 +112,8 @@ async function simulateBlueNova(args: SimulateArgs, out: (line: string) => void)
     units: Array.from({ length: n }, () => ({
       cells: Array.from({ length: cells }, (_, i) => 3.3 + (i % 4) * 0.002),
     })),
+    // Live-looking values, as the serial simulators have: a monitor sees them change every cycle.
+    wander: createRandom(args.seed),
   });
   const urls = await sim.start();
   for (const url of urls) out(`WS ${url}`);

@@ -16,6 +16,7 @@ import { findNetworkFamily, parseEndpoint } from '../../src/bms/network-registry
 import type { BatterySnapshot } from '../../src/domain/battery-snapshot.js';
 import { WebSocketLink } from '../../src/links/websocket-link.js';
 import { BlueNovaSimulator } from '../../src/sim/bluenova-simulator.js';
+import { createRandom } from '../../src/sim/random.js';
 import { simulateCommand } from '../../src/sim/simulate-command.js';
 
 const cleanups: (() => Promise<void> | void)[] = [];
@@ -87,6 +88,44 @@ describe('BlueNova simulator', () => {
     }
     for (const k of ['chargeState', 'adcVp', 'adc', 'energyMarker', 'energy']) expect(keys.has(k), k).toBe(true);
     expect(lines.filter((l) => l.startsWith('C') && l.includes(') T: '))).toHaveLength(16);
+  });
+
+  test("wander: live-looking values change from cycle to cycle, within a LiFePO4 pack's range; without it they stay", async () => {
+    const lineValues = (sim: BlueNovaSimulator) => {
+      const out: Record<string, number[]> = { current: [], cell: [], soc: [] };
+      return {
+        take: () => {
+          for (const l of sim.cycleLines(0)) {
+            const p = parseLine(l);
+            if (p && (p.key === 'current' || p.key === 'soc')) out[p.key]?.push(p.value as number);
+            if (p?.key === 'cell' && p.index === 1) out.cell?.push((p.value as { voltage: number }).voltage);
+          }
+        },
+        out,
+      };
+    };
+    const live = new BlueNovaSimulator({ cycleMs: 20, wander: createRandom(4) });
+    const still = new BlueNovaSimulator({ cycleMs: 20 });
+    await live.start();
+    await still.start();
+    try {
+      const a = lineValues(live);
+      const b = lineValues(still);
+      for (let i = 0; i < 12; i++) {
+        a.take();
+        b.take();
+        await new Promise((r) => setTimeout(r, 25));
+      }
+      expect(new Set(a.out.current).size).toBeGreaterThan(3);
+      expect(new Set(a.out.cell).size).toBeGreaterThan(1);
+      for (const v of a.out.current ?? []) expect(Math.abs(v)).toBeLessThanOrEqual(40);
+      for (const v of a.out.cell ?? []) expect(v >= 3.0 && v <= 3.55).toBe(true);
+      expect(new Set(b.out.current).size).toBe(1);
+      expect(new Set(b.out.cell).size).toBe(1);
+    } finally {
+      await live.close();
+      await still.close();
+    }
   });
 });
 

@@ -8,6 +8,7 @@ import { describe, expect, test } from 'vitest';
 import {
   BlueNovaConsole,
   type BlueNovaCycle,
+  errorsText,
   fetsFromBreaker,
   formatLine,
   LINE_RULES,
@@ -351,6 +352,9 @@ describe('Errors text and Breaker word', () => {
 
   test('no Errors line yet: no flags at all', () => {
     expect(protectionFromErrors(undefined)).toEqual({});
+    expect(errorsText(undefined)).toBeUndefined();
+    expect(['None', ' ok ', '0', 'no errors', ''].map(errorsText)).toEqual(['', '', '', '', '']);
+    expect(errorsText(' E42 cellcomms ')).toBe('E42 cellcomms');
   });
 
   test.each([

@@ -107,7 +107,7 @@ describe('one BlueNova battery', () => {
     expect(v['/BlueNova/Rank']).toBe(1);
     expect(v['/BlueNova/SystemState']).toBe('RUNNING');
     expect(v['/BlueNova/Breaker']).toBe('CLOSED');
-    expect(v['/BlueNova/Errors']).toBe('None');
+    expect(v['/BlueNova/Errors']).toBe(''); // the console's "None": no error
     expect(v['/Alarms/InternalFailure']).toBe(0);
     const log = logs.join('\n');
     expect(log).toMatch(/\[nova\] connected to Websocket ws:\/\/127\.0\.0\.1:\d+\/ws\//);

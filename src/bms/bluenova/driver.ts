@@ -10,7 +10,7 @@ import type { BatterySnapshot } from '../../domain/battery-snapshot.js';
 import { errorMessage } from '../../domain/errors.js';
 import type { WebSocketLink } from '../../links/websocket-link.js';
 import type { BmsDriver, DriverEvent, WireFrame } from '../driver.js';
-import { BlueNovaConsole, type BlueNovaCycle, type BlueNovaExtra, formatMcuId } from './protocol.js';
+import { BlueNovaConsole, type BlueNovaCycle, type BlueNovaExtra, errorsText, formatMcuId } from './protocol.js';
 
 /** What the driver needs of its link (a WebSocketLink; a fake in unit tests). */
 export type ConsoleLink = Pick<
@@ -125,7 +125,8 @@ export class BlueNovaDriver implements BmsDriver {
       '/BlueNova/McuId': x.mcuId === undefined ? undefined : formatMcuId(x.mcuId),
       '/BlueNova/Units': x.units,
       '/BlueNova/Rank': x.rank,
-      '/BlueNova/Errors': x.errors,
+      // "None" on the console is no error: '' on the bus (a string "None" reads as a Python None to GUI code).
+      '/BlueNova/Errors': errorsText(x.errors),
       '/BlueNova/SystemState': x.systemState,
       '/BlueNova/Breaker': x.breaker,
       '/BlueNova/ChargeState': x.chargeState,

@@ -335,6 +335,13 @@ export interface BlueNovaExtra {
 /** Words in ERRORS that mean "no error" (case-insensitive, whole text). */
 const NO_ERROR = /^(|none|no errors?|ok|0|0x0+|-)$/i;
 
+/** The ERRORS text as shown to a user: '' when it says "no error" ("None", "OK", "0" …), else the text. */
+export function errorsText(errors: string | undefined): string | undefined {
+  if (errors === undefined) return undefined;
+  const e = errors.trim();
+  return NO_ERROR.test(e) ? '' : e;
+}
+
 /**
  * BMS protection flags from the ERRORS text. The vocabulary is undocumented: only plain words are mapped
  * (over/under voltage, temperature, current, short); any other non-empty text that is not "none" is an
