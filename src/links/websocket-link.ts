@@ -12,7 +12,7 @@
  * It starts over only after a connection that delivered data, so a battery that accepts and stays silent
  * is not hammered. Nothing escapes a callback; close() ends every timer and socket.
  */
-import WebSocket from 'ws';
+import type WebSocket from 'ws';
 import { errorMessage, LinkError } from '../domain/errors.js';
 import type { Link } from './link.js';
 
@@ -110,12 +110,15 @@ export class WebSocketLink implements Link<string> {
     this.retryTimer = setTimeout(() => this.tryNow(), wait);
   }
 
-  private attempt(generation: number): Promise<void> {
+  private async attempt(generation: number): Promise<void> {
+    // `ws` loads with the first connection: a service without network batteries never carries it.
+    const WebSocketClass = (await import('ws')).default;
+    if (generation !== this.generation) throw new LinkError(`${this.url} was closed while connecting`);
     return new Promise<void>((resolve, reject) => {
       let settled = false;
       let ws: WebSocket;
       try {
-        ws = new WebSocket(this.url, { handshakeTimeout: this.connectTimeoutMs, perMessageDeflate: false });
+        ws = new WebSocketClass(this.url, { handshakeTimeout: this.connectTimeoutMs, perMessageDeflate: false });
       } catch (e) {
         reject(new LinkError(`cannot connect to ${this.url}: ${errorMessage(e)}`, { cause: e }));
         return;
@@ -262,7 +265,7 @@ function rawToString(data: WebSocket.RawData): string {
 }
 
 function closeSocket(ws: WebSocket, timeoutMs: number): Promise<void> {
-  if (ws.readyState === WebSocket.CLOSED) return Promise.resolve();
+  if (ws.readyState === ws.CLOSED) return Promise.resolve();
   return new Promise<void>((resolve) => {
     const guard = setTimeout(() => {
       ws.terminate();
