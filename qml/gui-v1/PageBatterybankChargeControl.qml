@@ -7,6 +7,7 @@ MbPage {
 	id: root
 
 	property string bindPrefix
+	property VBusItem inverterConnected: VBusItem { bind: Utils.path(root.bindPrefix, "/Inverter/Connected") }
 
 	model: VisibleItemModel {
 		MbItemValue {
@@ -33,6 +34,23 @@ MbPage {
 		MbItemValue {
 			description: qsTr("Discharge limited by")
 			item.bind: Utils.path(root.bindPrefix, "/Info/DischargeLimitation")
+		}
+		// Only when this battery (or bank) is presented to a non-Victron inverter over CAN ([inverter]).
+		MbItemValue {
+			id: inverterProtocol
+			description: qsTr("Inverter output (CAN)")
+			item.bind: Utils.path(root.bindPrefix, "/Inverter/Protocol")
+			show: item.valid
+		}
+		MbItemValue {
+			description: qsTr("Inverter")
+			item.value: inverterConnected.valid && inverterConnected.value === 1 ? qsTr("Connected") : qsTr("Not heard")
+			show: inverterProtocol.item.valid
+		}
+		MbItemValue {
+			description: qsTr("Inverter last heard (s ago)")
+			item.bind: Utils.path(root.bindPrefix, "/Inverter/LastSeen")
+			show: inverterProtocol.item.valid && item.valid
 		}
 	}
 }

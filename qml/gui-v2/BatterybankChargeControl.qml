@@ -42,6 +42,25 @@ DeviceListPluginPage {
 				dataItem.uid: root.serviceUid + "/Info/DischargeLimitation"
 				secondaryText: dataItem.valid && dataItem.value !== "" ? dataItem.value : "--"
 			}
+			// Only when this battery (or bank) is presented to a non-Victron inverter over CAN ([inverter]).
+			ListText {
+				id: inverterProtocol
+				text: "Inverter output (CAN)"
+				dataItem.uid: root.serviceUid + "/Inverter/Protocol"
+				preferredVisible: dataItem.valid
+			}
+			ListText {
+				text: "Inverter"
+				dataItem.uid: root.serviceUid + "/Inverter/Connected"
+				preferredVisible: inverterProtocol.dataItem.valid
+				secondaryText: dataItem.value === 1 ? "Connected" : "Not heard"
+			}
+			ListText {
+				text: "Inverter last heard"
+				dataItem.uid: root.serviceUid + "/Inverter/LastSeen"
+				preferredVisible: inverterProtocol.dataItem.valid && dataItem.valid
+				secondaryText: dataItem.valid ? dataItem.value + " s ago" : "--"
+			}
 		}
 	}
 }

@@ -10,6 +10,7 @@ import { describe, expect, test } from 'vitest';
 import { bankLayout, bankPathTypes } from '../../src/bank/bank-paths.js';
 import { parseTopology } from '../../src/bank/topology.js';
 import { batteryPathTable } from '../../src/dbus/battery-paths.js';
+import { INVERTER_PATH_TYPES } from '../../src/inverter/inverter-output.js';
 
 const QML = fileURLToPath(new URL('../../qml', import.meta.url));
 const pages = ['gui-v1', 'gui-v2'].flatMap((d) =>
@@ -34,7 +35,8 @@ function bankList(): Map<string, string> {
   return new Map([...text.matchAll(/^var ([A-Z_]+) = "([^"]*)";/gm)].map((m) => [m[1] as string, m[2] as string]));
 }
 
-const table = new Set(Object.keys(batteryPathTable(16)));
+// The inverter output's status paths are on the presented service too (src/main.ts adds them).
+const table = new Set([...Object.keys(batteryPathTable(16)), ...Object.keys(INVERTER_PATH_TYPES)]);
 const topology = parseTopology({ batteries: ['a', 'b'], topology: '2p' }, ['a', 'b']);
 const bankPaths = new Set(Object.keys(bankPathTypes(bankLayout(topology, { a: 16, b: 16 }))));
 
@@ -71,6 +73,9 @@ describe('paths the pages read', () => {
       '/Info/ChargeMode',
       '/Info/ChargeLimitation',
       '/Info/DischargeLimitation',
+      '/Inverter/Protocol',
+      '/Inverter/Connected',
+      '/Inverter/LastSeen',
     ]) {
       expect(all.has(p), p).toBe(true);
     }
