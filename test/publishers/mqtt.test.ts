@@ -208,6 +208,47 @@ describe('state topics', () => {
     expect(rec.on('rl/house/limits')).toHaveLength(0);
   });
 
+  test('a component status (the inverter output) goes to <topic>/<name>, retained, on change and rate-limited', async () => {
+    const rec = await recorder('cp/#');
+    const s = sink(config('cp', { discovery: 'false', min_interval: '0.5' }));
+    await eventually(() => rec.last('cp/status'), 5000);
+    const status = (connected: boolean, soc: number) => ({
+      protocol: 'pylon',
+      connected,
+      lastSeenMs: Number.NaN,
+      advertised: { soc, chargeCurrent: 50 },
+    });
+    s.component('inverter', status(false, 60));
+    await eventually(() => rec.last('cp/inverter'), 5000);
+    const first = JSON.parse(rec.last('cp/inverter')?.text ?? '{}');
+    // NaN is not JSON: it goes out as null.
+    expect(first).toEqual({
+      protocol: 'pylon',
+      connected: false,
+      lastSeenMs: null,
+      advertised: { soc: 60, chargeCurrent: 50 },
+    });
+    // Ten calls within the interval: none sent then; the same status again later: nothing new.
+    for (let i = 0; i < 10; i++) s.component('inverter', status(true, 61));
+    await sleep(600);
+    s.component('inverter', status(true, 61));
+    await sleep(300);
+    s.component('inverter', status(true, 61));
+    await sleep(300);
+    const all = rec.on('cp/inverter');
+    expect(all).toHaveLength(2);
+    expect(JSON.parse(all[1]?.text ?? '{}')).toMatchObject({ connected: true, advertised: { soc: 61 } });
+    // Retained: a client that subscribes later gets it at once.
+    const late = await recorder('cp/inverter');
+    await eventually(() => late.last('cp/inverter'), 5000);
+    expect(JSON.parse(late.last('cp/inverter')?.text ?? '{}').connected).toBe(true);
+    // Names that are not a topic level are refused.
+    s.component('a/b', status(true, 1));
+    s.component('', status(true, 1));
+    await sleep(300);
+    expect(rec.messages.filter((m) => m.topic !== 'cp/status' && m.topic !== 'cp/inverter')).toEqual([]);
+  });
+
   test('every teleperiod the full state goes out again even when nothing changed', async () => {
     const rec = await recorder('tp/#');
     const s = sink(config('tp', { discovery: 'false', teleperiod: '1' }));

@@ -18,7 +18,7 @@ const loadMqtt = (): typeof import('mqtt') => createRequire(import.meta.url)('mq
 import type { BatteryState } from '../../domain/battery-state.js';
 import { errorMessage } from '../../domain/errors.js';
 import type { Logger } from '../../log.js';
-import { stableJson, statePayload } from '../payload.js';
+import { jsonSafe, stableJson, statePayload } from '../payload.js';
 import { rateLimitedLog, type Sink, type SinkStats, type StateExtras } from '../sink.js';
 import type { MqttConfig } from './config.js';
 import { discoveryMessages, partBodies, type StatePart, type Topics, topics } from './topics.js';
@@ -47,6 +47,8 @@ export class MqttSink implements Sink {
   private readonly client: MqttClient | undefined;
   private readonly t: Topics;
   private readonly entries = new Map<string, Entry>();
+  /** Other parts of the driver (the inverter output): the latest status by name, sent like a battery's parts. */
+  private readonly components = new Map<string, { status: unknown; lastMs: number; sent: Map<string, string> }>();
   private readonly inflight = new Set<number>();
   private nextToken = 0;
   private sentCount = 0;
@@ -127,6 +129,36 @@ export class MqttSink implements Sink {
     e.timer.unref?.();
   }
 
+  /**
+   * `<topic>/<name>` (e.g. `batterybank/inverter`): the component's status as JSON, retained, when it changed and
+   * at most once per `min_interval`; again on reconnect and every teleperiod. Never throws.
+   */
+  component(name: string, status: Readonly<Record<string, unknown>>): void {
+    if (this.closed || !this.client || !/^[a-z0-9_-]{1,32}$/i.test(name)) return;
+    let c = this.components.get(name);
+    if (!c) {
+      if (this.components.size >= 16) return;
+      c = { status, lastMs: Number.NEGATIVE_INFINITY, sent: new Map() };
+      this.components.set(name, c);
+    }
+    c.status = jsonSafe(status);
+    if (this.now() - c.lastMs < this.opts.config.minIntervalMs) return;
+    this.sendComponent(name, c, false);
+  }
+
+  private sendComponent(
+    name: string,
+    c: { status: unknown; lastMs: number; sent: Map<string, string> },
+    force: boolean,
+  ) {
+    if (!this.client?.connected) return;
+    c.lastMs = this.now();
+    const topic = `${this.opts.config.topic}/${name}`;
+    const stable = stableJson(c.status);
+    if (!force && c.sent.get(topic) === stable) return;
+    if (this.send(topic, JSON.stringify(c.status), true, 0)) c.sent.set(topic, stable);
+  }
+
   stats(): SinkStats {
     return {
       connected: this.client?.connected ?? false,
@@ -167,12 +199,14 @@ export class MqttSink implements Sink {
       e.sent.clear();
       this.flush(e, true);
     }
+    for (const [name, c] of this.components) this.sendComponent(name, c, true);
   }
 
   private teleperiod(): void {
     if (!this.client?.connected) return;
     this.send(this.t.status, 'online', true, 1);
     for (const e of this.entries.values()) this.flush(e, true);
+    for (const [name, c] of this.components) this.sendComponent(name, c, true);
   }
 
   /** Publish what changed (or everything with `force`). Never throws. */

@@ -9,6 +9,7 @@
  *   <topic>/<id>/alarms                 every alarm 0/1/2, worst, active names
  *   <topic>/<id>/connection             health, connected, link, last valid reply
  *   <topic>/<id>/members                bank only: member summaries and counts
+ *   <topic>/inverter                    the inverter output's status (retained; MqttSink.component)
  *   <discovery>/<component>/batterybank_<id>/<object>/config   Home Assistant discovery (retained)
  */
 import { ALARM_NAMES } from '../../domain/battery-state.js';
