@@ -39,6 +39,7 @@ commands:
   simulate bluenova [--listen 127.0.0.1:9000] [--units N] [--cells N]
                                         simulated BlueNova units on local websockets; first lines: WS <url>
   decode <family> HEX...                decode captured frames, one JSON object per frame
+                                        (bluenova: console lines, e.g. decode bluenova "Vpack: 52920")
   probe PORT [--all-addresses]          which BMS answers on PORT, and the config lines for it
   scan [--seconds N] [--backend bluez|noble] [--adapter hciN] [--hci-uart PATH] [--all]
                                         Bluetooth devices that look like a BMS, and the config lines

@@ -4,7 +4,7 @@
  */
 import type { BmsDriver } from '../bms/driver.js';
 import { toHex } from '../bytes/hex.js';
-import { DECODE_FAMILIES, decodeHex } from '../cli/decode.js';
+import { DECODE_FAMILIES, decodeHex, TEXT_FAMILIES } from '../cli/decode.js';
 import type { BatteryConfig } from '../config.js';
 import type { CaptureFrame, CaptureHeader, CaptureLinkKind, CaptureWriter } from './capture-file.js';
 
@@ -28,6 +28,10 @@ const SUMMARY_KEYS = [
   'current',
   'soc',
   'frame',
+  'line',
+  'index',
+  'value',
+  'text',
   'error',
 ] as const;
 
@@ -62,7 +66,9 @@ export function summarizeFrame(
   frame: { hex?: string; can?: string },
 ): Record<string, unknown> | undefined {
   if (!DECODABLE.has(family)) return undefined;
-  const input = frame.can ?? frame.hex;
+  // Console families were captured as the hex of their UTF-8 text: decode the text.
+  const input =
+    frame.can ?? (TEXT_FAMILIES.has(family) && frame.hex ? Buffer.from(frame.hex, 'hex').toString('utf8') : frame.hex);
   if (input === undefined || input === '') return undefined;
   try {
     const { records, error } = decodeHex(family, [input]);

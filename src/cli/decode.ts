@@ -4,6 +4,7 @@
  * protocol the frame text itself (`~20024A…`) is accepted too. Frames are found with the family's own
  * framer; bytes that belong to no valid frame are reported with the family's FrameError code.
  */
+import { parseLine as parseBlueNovaLine } from '../bms/bluenova/protocol.js';
 import * as daly from '../bms/daly/protocol.js';
 import {
   decodeBasicInfo,
@@ -145,7 +146,24 @@ const FAMILIES: Record<string, DecodeFamily> = {
 /** CAN families take candump notation (`351#1C02…`, one frame per argument or line). */
 const CAN_DECODE = new Set<string>(CAN_FAMILY_IDS);
 
-export const DECODE_FAMILIES = [...Object.keys(FAMILIES), ...CAN_FAMILY_IDS];
+/** Families whose frames are console text lines, not bytes (a capture holds their UTF-8 as hex). */
+export const TEXT_FAMILIES: ReadonlySet<string> = new Set(['bluenova']);
+
+export const DECODE_FAMILIES = [...Object.keys(FAMILIES), ...CAN_FAMILY_IDS, ...TEXT_FAMILIES];
+
+/** BlueNova console lines (one per argument or line): the rule each matches and its value. */
+function decodeConsoleLines(args: readonly string[]): { records: DecodedRecord[]; error?: string } {
+  const records: DecodedRecord[] = [];
+  for (const line of args.join('\n').split(/\r?\n/)) {
+    if (line.trim() === '') continue;
+    const p = parseBlueNovaLine(line);
+    if (!p) records.push({ line: 'unknown', text: line.slice(0, 120) });
+    else if (p.value === undefined) records.push({ line: p.key, error: `malformed value in "${line.slice(0, 120)}"` });
+    else records.push({ line: p.key, ...(p.index !== undefined ? { index: p.index } : {}), value: p.value });
+  }
+  if (records.length === 0) return { records, error: 'no console line given (e.g. "Vpack: 52920")' };
+  return { records };
+}
 
 function inputBytes(fam: DecodeFamily, args: readonly string[]): Uint8Array {
   const joined = args.join('');
@@ -163,6 +181,7 @@ function inputBytes(fam: DecodeFamily, args: readonly string[]): Uint8Array {
  */
 export function decodeHex(family: string, hexArgs: readonly string[]): { records: DecodedRecord[]; error?: string } {
   if (CAN_DECODE.has(family)) return decodeCan(family as CanFamilyId, hexArgs);
+  if (TEXT_FAMILIES.has(family)) return decodeConsoleLines(hexArgs);
   const fam = FAMILIES[family];
   if (!fam) return { records: [], error: `unknown family "${family}" (known: ${DECODE_FAMILIES.join(', ')})` };
   let bytes: Uint8Array;

@@ -96,6 +96,31 @@ describe('batterybank decode', () => {
   });
 });
 
+describe('batterybank decode bluenova (console lines)', () => {
+  test('each line: the rule it matches and its value; unknown and malformed lines are named', () => {
+    const r = cli(['decode', 'bluenova', 'Vpack: 52920', 'C03) T: 21, V: 3312\nSOC: 87', 'Bogus line', 'SOC: lots']);
+    expect(r.status).toBe(0);
+    expect(
+      r.stdout
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l)),
+    ).toEqual([
+      { line: 'packVoltage', value: 52.92 },
+      { line: 'cell', index: 3, value: { temperature: 21, voltage: 3.312 } },
+      { line: 'soc', value: 87 },
+      { line: 'unknown', text: 'Bogus line' },
+      { line: 'soc', error: 'malformed value in "SOC: lots"' },
+    ]);
+  });
+
+  test('a capture summarises each console line the same way', async () => {
+    const { summarizeFrame } = await import('../../src/capture/capture-tap.js');
+    const hex = Buffer.from('Current: -12.5', 'utf8').toString('hex');
+    expect(summarizeFrame('bluenova', { hex })).toEqual({ line: 'current', value: -12.5 });
+  });
+});
+
 describe('batterybank decode for every serial family (real captured frames)', () => {
   const jkSerialReply = (readFixture('jk/JK-B2A24S20P-10.07-UART-TTL.txt').split('\n')[2] ?? '').replace('<<< ', '');
   const pylonReply = (readFixture('seplos-pylon-rs485/python-pylontech-frames.txt').match(/^~[0-9A-F]+/m) ?? [''])[0];
