@@ -13,6 +13,10 @@ import { basename } from 'node:path';
 import { SerialPort } from 'serialport';
 import { errorMessage, LinkError } from '../domain/errors.js';
 import type { Link } from './link.js';
+import { mainThreadBinding } from './serial-binding.js';
+
+/** Reads and writes on the event loop instead of a pool thread (./serial-binding.ts). */
+const BINDING = mainThreadBinding();
 
 /** Options of {@link SerialLink}. */
 export interface SerialLinkOptions {
@@ -65,7 +69,9 @@ export class SerialLink implements Link<Uint8Array> {
   private async openPort(generation: number): Promise<void> {
     let port: SerialPort;
     try {
-      port = new SerialPort({ path: this.path, baudRate: this.baudRate, autoOpen: false });
+      // SerialPort spreads its options over the detected binding, so `binding` replaces it (its type hides it).
+      const options = { path: this.path, baudRate: this.baudRate, autoOpen: false, binding: BINDING };
+      port = new SerialPort(options as ConstructorParameters<typeof SerialPort>[0]);
     } catch (e) {
       // Bad options (e.g. an unsupported baud rate) throw synchronously.
       throw new LinkError(`cannot open ${this.path}: ${errorMessage(e)}`, { cause: e });
