@@ -74,6 +74,30 @@ describe('capture keys', () => {
   });
 });
 
+/** The service on a private bus from an INI text, quiet, failing the test on a fatal error. */
+function serviceOptions(file: string, text: string, busAddress: string): Parameters<typeof startService>[0] {
+  return {
+    config: parseConfig([{ file, text }]),
+    logger: createLogger({ level: 'warn', write: () => undefined }),
+    version: 'test',
+    busAddress,
+    onFatal: (e) => {
+      throw e;
+    },
+  };
+}
+
+/** Resolves once `path` of `service` reads `want` (10 s at most). */
+async function valueIs(client: BusClient, service: string, path: string, want: unknown): Promise<void> {
+  await eventually(async () => {
+    try {
+      return plain(await client.getValue(service, path)) === want;
+    } catch {
+      return false;
+    }
+  }, 10_000);
+}
+
 describe('composition root', () => {
   const dir = mkdtempSync(join(tmpdir(), 'capture-root-'));
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -86,23 +110,9 @@ describe('composition root', () => {
     const pty = await runSimulatorOnPty({ simulator: sim as AttachableSimulator, link: join(dir, 'bms') });
     const capDir = join(dir, 'captures');
     const text = `[general]\ncapture = true\ncapture_dir = ${capDir}\n[battery.house]\nprotocol = jbd\nport = ${pty.path}\npoll_interval = 0.3\nreply_timeout = 0.2\n`;
-    const running = startService({
-      config: parseConfig([{ file: join(dir, 'config.ini'), text }]),
-      logger: createLogger({ level: 'warn', write: () => undefined }),
-      version: 'test',
-      busAddress: daemon.address,
-      onFatal: (e) => {
-        throw e;
-      },
-    });
+    const running = startService(serviceOptions(join(dir, 'config.ini'), text, daemon.address));
     try {
-      await eventually(async () => {
-        try {
-          return plain(await client.getValue('com.victronenergy.battery.batterybank_house', '/Soc')) === 71;
-        } catch {
-          return false;
-        }
-      }, 10_000);
+      await valueIs(client, 'com.victronenergy.battery.batterybank_house', '/Soc', 71);
       await new Promise((r) => setTimeout(r, 600));
     } finally {
       await running.stop();
@@ -162,23 +172,9 @@ describe('composition root', () => {
       '[bank]\nname = house\nbatteries = a, b\ntopology = 2p\n';
     const bankSvc = 'com.victronenergy.battery.batterybank_house';
     const quiet = createLogger({ level: 'warn', write: () => undefined });
-    const running = startService({
-      config: parseConfig([{ file: join(dir, 'bank.ini'), text }]),
-      logger: quiet,
-      version: 'test',
-      busAddress: daemon.address,
-      onFatal: (e) => {
-        throw e;
-      },
-    });
+    const running = startService(serviceOptions(join(dir, 'bank.ini'), text, daemon.address));
     try {
-      await eventually(async () => {
-        try {
-          return plain(await client.getValue(bankSvc, '/System/NrOfBatteries')) === 2;
-        } catch {
-          return false;
-        }
-      }, 10_000);
+      await valueIs(client, bankSvc, '/System/NrOfBatteries', 2);
       await new Promise((r) => setTimeout(r, 1500));
     } finally {
       await running.stop();
