@@ -58,6 +58,8 @@ export class BatteryMonitor {
   private chargeState: ChargeState;
   private socState: SocEstimatorState;
   private lastPersistMs = Number.NEGATIVE_INFINITY;
+  /** When the state was last evaluated (the timer skips a tick right after one). */
+  private lastUpdateMs = Number.NEGATIVE_INFINITY;
   private lastPersistKey = '';
 
   constructor(private readonly opts: BatteryMonitorOptions) {
@@ -104,7 +106,14 @@ export class BatteryMonitor {
 
   start(): void {
     if (this.timer) return;
-    this.timer = setInterval(() => this.tick(), this.opts.tickMs ?? 1000);
+    const tickMs = this.opts.tickMs ?? 1000;
+    // The timer exists for time alone (health turning stale/offline, timers of the policy): right after a
+    // snapshot was evaluated it would only repeat that evaluation (and the bank's, and the D-Bus diff), so it
+    // re-evaluates only when nothing did for almost a whole period. Health changes are seen no later: once the
+    // data stops, every tick runs.
+    this.timer = setInterval(() => {
+      if (this.opts.now() - this.lastUpdateMs >= tickMs * 0.9) this.tick();
+    }, tickMs);
     this.timer.unref?.();
   }
 
@@ -172,6 +181,7 @@ export class BatteryMonitor {
 
   private update(): void {
     const prev = this.current.health;
+    this.lastUpdateMs = this.opts.now();
     this.current = this.compute();
     if (this.current.health !== prev) for (const l of this.healthListeners) safe(() => l(this.current.health, prev));
     for (const l of this.stateListeners) safe(() => l(this.current));

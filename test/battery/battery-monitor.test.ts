@@ -135,3 +135,54 @@ describe('BatteryMonitor', () => {
     expect(seen).toEqual([1]);
   });
 });
+
+describe('BatteryMonitor timer', () => {
+  test('skips the re-evaluation right after a snapshot; once data stops every tick runs and health follows', async () => {
+    const m = new BatteryMonitor({
+      id: 'house',
+      connection: 'Serial ttyUSB0',
+      productName: 'JBD BMS',
+      timing: { pollIntervalMs: 50, staleAfterMs: 1000 },
+      charge: DEFAULT_CHARGE,
+      control: DEFAULT_CHARGE_CONTROL_CONFIG,
+      now: Date.now,
+      tickMs: 100,
+    });
+    const states: BatteryState[] = [];
+    m.onState((s) => states.push(s));
+    const snap = (): BatterySnapshot => ({
+      timestampMs: Date.now(),
+      voltage: 13.2,
+      current: -2,
+      cellVoltages: [3.3, 3.3, 3.3, 3.3],
+      protection: {},
+      identity: {},
+    });
+    m.start();
+    try {
+      // A snapshot every 40 ms for 1 s: one evaluation per snapshot; of the ~10 ticks none repeats one (a couple
+      // may run when the machine delays a snapshot by more than a period).
+      let ingests = 0;
+      const end = Date.now() + 1000;
+      while (Date.now() < end) {
+        m.ingest(snap());
+        ingests++;
+        await new Promise((r) => setTimeout(r, 40));
+      }
+      expect(states.length).toBeGreaterThanOrEqual(ingests);
+      expect(states.length).toBeLessThanOrEqual(ingests + 2);
+      // Silence: the ticks run again, and the battery goes stale, then offline at stale_after, on time.
+      const silentFrom = Date.now();
+      const seen = new Map<string, number>();
+      m.onHealthChange((h) => seen.set(h, Date.now() - silentFrom));
+      await new Promise((r) => setTimeout(r, 1700));
+      expect(states.length).toBeGreaterThanOrEqual(ingests + 10);
+      expect(seen.get('stale')).toBeLessThan(1000);
+      expect(seen.get('offline')).toBeGreaterThanOrEqual(950);
+      expect(seen.get('offline')).toBeLessThan(1600);
+      expect(m.state.limits.chargeCurrent).toBe(0);
+    } finally {
+      m.stop();
+    }
+  });
+});
