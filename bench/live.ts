@@ -56,7 +56,7 @@ export interface LiveResult {
   busCpuSecondsPerHour: number;
   /** ItemsChanged signals per second from all of the driver's services, in the window. */
   itemsChangedPerSecond: number;
-  /** Mean number of paths per ItemsChanged (the driver also sends one PropertiesChanged per path). */
+  /** Mean number of paths per ItemsChanged (per-path PropertiesChanged only with dbus_properties_changed). */
   pathsPerItemsChanged: number;
   driverExit: string;
   /** Warnings and errors the driver logged. */

@@ -105,6 +105,8 @@ export interface GeneralConfig {
   capture?: CaptureSettings | undefined;
   /** `dbus = false`: publish nothing on D-Bus (an inverter gateway without Venus); absent = publish. */
   dbus?: false | undefined;
+  /** `dbus_properties_changed = true`: per-path PropertiesChanged besides ItemsChanged; absent = ItemsChanged only. */
+  dbusPropertiesChanged?: true | undefined;
 }
 
 /** `[bank]`: several batteries combined into one virtual battery (src/bank/). */
@@ -222,6 +224,7 @@ const GENERAL_KEYS = [
   'log_level',
   'product_id',
   'dbus',
+  'dbus_properties_changed',
   'capture',
   'capture_dir',
   'capture_max_bytes',
@@ -446,6 +449,8 @@ export function parseConfig(sources: readonly { file: string; text: string }[]):
   checkCharge(charge, 'charge', file);
   const captureAll = readBool(gen?.get('capture'), file, 'general', 'capture') ?? false;
   const dbus = readBool(gen?.get('dbus'), file, 'general', 'dbus') ?? true;
+  const propertiesChanged =
+    readBool(gen?.get('dbus_properties_changed'), file, 'general', 'dbus_properties_changed') ?? false;
 
   const batteries: BatteryConfig[] = [];
   for (const [name, sec] of merged) {
@@ -629,7 +634,13 @@ export function parseConfig(sources: readonly { file: string; text: string }[]):
   );
   const capture = batteries.some((b) => b.capture) ? captureSettings : undefined;
   return {
-    general: { logLevel, productId, ...(capture ? { capture } : {}), ...(dbus ? {} : { dbus: false as const }) },
+    general: {
+      logLevel,
+      productId,
+      ...(capture ? { capture } : {}),
+      ...(dbus ? {} : { dbus: false as const }),
+      ...(propertiesChanged ? { dbusPropertiesChanged: true as const } : {}),
+    },
     batteries,
     bank,
     telemetry,

@@ -372,6 +372,7 @@ class BatteryRunner implements RunningBattery {
           : {}),
         processName: 'dbus-batterybank',
         processVersion: this.opts.version,
+        ...(this.opts.config.general.dbusPropertiesChanged ? { propertiesChanged: true } : {}),
         logger: this.log.child('dbus'),
         ...(this.opts.busAddress !== undefined ? { busAddress: this.opts.busAddress } : {}),
       });
@@ -539,6 +540,7 @@ class BankRunner {
         ...(this.cfg.customName ? { customName: this.cfg.customName } : {}),
         processName: 'dbus-batterybank',
         processVersion: this.opts.version,
+        ...(this.opts.config.general.dbusPropertiesChanged ? { propertiesChanged: true } : {}),
         logger: this.log.child('dbus'),
         extraPaths: { ...bankPathTypes(layout), ...(this.inverterDbus ? INVERTER_PATH_TYPES : {}) },
         ...(this.opts.busAddress !== undefined ? { busAddress: this.opts.busAddress } : {}),

@@ -40,6 +40,11 @@ export interface BatteryServiceOptions {
   /** More paths beyond the battery table (a bank's /Batteries/<member>/…, /Voltages/<member>/Cell<n>). */
   extraPaths?: Readonly<Record<string, 'd' | 'i' | 's'>>;
   /**
+   * Also send PropertiesChanged on each changed leaf (default false: one ItemsChanged per update, as velib does
+   * for a `with service:` block, and what victron-dbus.md §2 says every Victron reader handles).
+   */
+  propertiesChanged?: boolean;
+  /**
    * A member of a published bank: its /Info/* limits are published invalid, so DVCC takes the bank (the only
    * valid MaxChargeVoltage) as its BMS and never a single member.
    */
@@ -205,6 +210,7 @@ export class BatteryService {
       paths: { ...batteryPathTable(this.opts.cellCount), ...extraPathTable(this.opts.extraPaths) },
       initial,
       logger,
+      propertiesChanged: this.opts.propertiesChanged ?? false,
       onWrite: (path, value) => {
         if (path === '/CustomName') this.onCustomNameWritten(typeof value === 'string' ? value : '');
       },

@@ -40,9 +40,10 @@ async function startSettings(store?: SettingsStore): Promise<FakeLocalSettings> 
   return settings;
 }
 
-async function startBattery(id: string, deviceInstance = 1) {
+async function startBattery(id: string, deviceInstance = 1, propertiesChanged?: boolean) {
   const lines: string[] = [];
   const service = await BatteryService.create({
+    ...(propertiesChanged !== undefined ? { propertiesChanged } : {}),
     id,
     serviceName: serviceName(id),
     cellCount: 4,
@@ -124,6 +125,28 @@ describe('BatteryService', () => {
     expect(seen).toHaveLength(1);
     expect(Object.keys(seen[0]?.body[0])).toEqual(['/Soh']);
   });
+
+  test.each([
+    { setting: undefined, perPath: 0 },
+    { setting: true, perPath: 2 },
+  ])(
+    'PropertiesChanged per path: $perPath with propertiesChanged = $setting (ItemsChanged always)',
+    async ({ setting, perPath }) => {
+      const id = `pc${perPath}`;
+      const { service } = await startBattery(id, 1, setting);
+      const name = serviceName(id);
+      service.update(batteryState());
+      await client.addMatch(`type='signal',sender='${name}',interface='${BUSITEM}'`);
+      const owner = await client.nameOwner(name);
+      const seen = client.record((m) => m.sender === owner && m.interface === BUSITEM);
+      service.update(batteryState({ snapshot: snapshot({ soh: 96, soc: 51 }) }));
+      await client.syncWith(name);
+      expect(seen.filter((m) => m.member === 'ItemsChanged')).toHaveLength(1);
+      const perPathSignals = seen.filter((m) => m.member === 'PropertiesChanged');
+      expect(perPathSignals).toHaveLength(perPath);
+      if (perPath > 0) expect(perPathSignals.map((m) => m.path).sort()).toEqual(['/Soc', '/Soh']);
+    },
+  );
 
   test('going offline publishes /Connected 0, invalid measurements and zero limits', async () => {
     const { service } = await startBattery('offline');

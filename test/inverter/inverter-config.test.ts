@@ -201,4 +201,13 @@ describe('[general] dbus', () => {
   test('anything else is refused with the file, key and value', () => {
     expect(error(`[general]\ndbus = off\n${house}`)).toBe('config.ini: [general] dbus = "off": expected true or false');
   });
+
+  test('dbus_properties_changed: off by default (ItemsChanged only), true kept, anything else refused', () => {
+    expect(user(house).general.dbusPropertiesChanged).toBeUndefined();
+    expect(user(`[general]\ndbus_properties_changed = false\n${house}`).general.dbusPropertiesChanged).toBeUndefined();
+    expect(user(`[general]\ndbus_properties_changed = true\n${house}`).general.dbusPropertiesChanged).toBe(true);
+    expect(error(`[general]\ndbus_properties_changed = 2\n${house}`)).toBe(
+      'config.ini: [general] dbus_properties_changed = "2": expected true or false',
+    );
+  });
 });
