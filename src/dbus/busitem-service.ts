@@ -52,7 +52,10 @@ export interface BusItemServiceOptions {
   initial?: Readonly<Record<string, DbusValue>>;
   /** A client wrote a writable path and the value was accepted. */
   onWrite?: (path: string, value: DbusValue) => void;
-  /** Also send PropertiesChanged on each changed leaf (default true; ItemsChanged is always sent). */
+  /**
+   * Also send PropertiesChanged on each changed leaf (default true here; BatteryService turns it off unless
+   * `[general] dbus_properties_changed`). ItemsChanged is always sent.
+   */
   propertiesChanged?: boolean;
   logger?: Logger;
 }
@@ -236,8 +239,8 @@ export class BusItemService {
 
   /**
    * Set many paths at once. Values are normalized to the path's type (non-finite → invalid) and compared with
-   * the current ones; if any changed, ONE ItemsChanged on `/` carries exactly those (absolute keys), plus a
-   * PropertiesChanged on each changed leaf. Returns the changed paths. Throws for a path not in the table:
+   * the current ones; if any changed, ONE ItemsChanged on `/` carries exactly those (absolute keys), plus (with
+   * `propertiesChanged`) a PropertiesChanged on each changed leaf. Returns the changed paths. Throws for a path not in the table:
    * the set of paths is fixed (publish invalid rather than adding a path later).
    */
   update(values: Readonly<Record<string, DbusValue>>): string[] {
