@@ -28,6 +28,7 @@ import {
   encodeTemperatureFrames,
 } from '../bms/daly/protocol.js';
 import { extremes } from '../domain/battery-snapshot.js';
+import { round } from '../domain/round.js';
 import { lfpOpenCircuitVoltage } from './jbd-simulator.js';
 import { createRandom, type Random } from './random.js';
 import { SimDevice, type SimTransport } from './sim-device.js';
@@ -459,9 +460,4 @@ export class DalySimulator {
 
 function clamp(v: number, min: number, max: number): number {
   return Math.min(max, Math.max(min, v));
-}
-
-function round(v: number, digits: number): number {
-  const f = 10 ** digits;
-  return Math.round(v * f) / f;
 }

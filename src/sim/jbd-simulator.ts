@@ -25,6 +25,7 @@ import {
   type JbdRequest,
 } from '../bms/jbd/protocol.js';
 import { IncrementalFramer } from '../bytes/framer.js';
+import { round } from '../domain/round.js';
 import { createRandom, type Random } from './random.js';
 import { SimDevice, type SimTransport } from './sim-device.js';
 
@@ -431,9 +432,4 @@ function sum(values: readonly number[]): number {
 
 function clamp(v: number, min: number, max: number): number {
   return Math.min(max, Math.max(min, v));
-}
-
-function round(v: number, digits: number): number {
-  const f = 10 ** digits;
-  return Math.round(v * f) / f;
 }

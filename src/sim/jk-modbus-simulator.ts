@@ -27,6 +27,7 @@ import {
   JkPbTrigger,
 } from '../bms/jk-modbus/protocol.js';
 import { IncrementalFramer } from '../bytes/framer.js';
+import { round as roundTo } from '../domain/round.js';
 import { JkPackModel, type JkPackResolution, type JkPackValues } from './jk-serial-simulator.js';
 import { createRandom } from './random.js';
 import { SimDevice, type SimTransport } from './sim-device.js';
@@ -323,8 +324,7 @@ export class JkModbusSimulator {
   }
 }
 
+/** round(), with -0 reported as 0 (a display never shows "-0"). */
 function round(v: number, digits: number): number {
-  const f = 10 ** digits;
-  const r = Math.round(v * f) / f;
-  return r === 0 ? 0 : r;
+  return roundTo(v, digits) || 0;
 }

@@ -20,6 +20,7 @@ import {
   type JkSerialFrame,
 } from '../bms/jk-serial/protocol.js';
 import { IncrementalFramer } from '../bytes/framer.js';
+import { round as roundTo } from '../domain/round.js';
 import { lfpOpenCircuitVoltage } from './jbd-simulator.js';
 import { createRandom, type Random } from './random.js';
 import { SimDevice, type SimTransport, type SimWireKnobs } from './sim-device.js';
@@ -486,8 +487,7 @@ function clamp(v: number, min: number, max: number): number {
   return Math.min(max, Math.max(min, v));
 }
 
+/** round(), with -0 reported as 0 (a display never shows "-0"). */
 function round(v: number, digits: number): number {
-  const f = 10 ** digits;
-  const r = Math.round(v * f) / f;
-  return r === 0 ? 0 : r;
+  return roundTo(v, digits) || 0;
 }

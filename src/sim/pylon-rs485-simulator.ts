@@ -30,6 +30,7 @@ import {
   type PylontechModule,
 } from '../bms/pylon-rs485/pylontech.js';
 import { encodeAlarms, encodeTelemetry, SeplosAlarmByte } from '../bms/pylon-rs485/seplos.js';
+import { round } from '../domain/round.js';
 import { balancingFlags, PackModel } from './daly-simulator.js';
 import { createRandom, type Random } from './random.js';
 import { SimDevice, type SimTransport } from './sim-device.js';
@@ -455,9 +456,4 @@ export class PylonRs485Simulator {
     this.lastStepMs = t;
     if (gapS > 0) this.advance(gapS);
   }
-}
-
-function round(v: number, digits: number): number {
-  const f = 10 ** digits;
-  return Math.round(v * f) / f;
 }

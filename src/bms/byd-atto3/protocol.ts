@@ -14,7 +14,8 @@
  */
 import type { BatterySnapshot } from '../../domain/battery-snapshot.js';
 import { FrameError } from '../../domain/errors.js';
-import { type CanFrame, round, u16le } from '../../links/can/can-frame.js';
+import { round } from '../../domain/round.js';
+import { type CanFrame, u16le } from '../../links/can/can-frame.js';
 
 export const BydId = { status: 0x444, voltage: 0x438, temperatures: 0x447, insulation: 0x43a } as const;
 const CHECKED: ReadonlySet<number> = new Set(Object.values(BydId));

@@ -8,7 +8,8 @@
  * No BYD checksum on these frames. A negative response (`03 7F 22 <NRC>`) carries no value and is ignored.
  */
 import { FrameError } from '../../domain/errors.js';
-import { type CanFrame, round } from '../../links/can/can-frame.js';
+import { round } from '../../domain/round.js';
+import type { CanFrame } from '../../links/can/can-frame.js';
 import type { BydState } from './protocol.js';
 
 export const BYD_UDS_REQUEST_ID = 0x7e7;

@@ -30,6 +30,7 @@ import { sum8 } from '../../bytes/checksum.js';
 import { type FrameExtraction, IncrementalFramer } from '../../bytes/framer.js';
 import type { BatterySnapshot, ProtectionFlags } from '../../domain/battery-snapshot.js';
 import { FrameError } from '../../domain/errors.js';
+import { round } from '../../domain/round.js';
 
 /** First byte of every frame. */
 export const DALY_START = 0xa5;
@@ -805,9 +806,4 @@ function clampU16(v: number): number {
 
 function clampU8(v: number): number {
   return Math.max(0, Math.min(0xff, v));
-}
-
-function round(v: number, digits: number): number {
-  const f = 10 ** digits;
-  return Math.round(v * f) / f;
 }

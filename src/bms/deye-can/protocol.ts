@@ -5,7 +5,8 @@
  */
 import type { BatterySnapshot } from '../../domain/battery-snapshot.js';
 import { FrameError } from '../../domain/errors.js';
-import { asciiOf, type CanFrame, round, s16le, s32le, u16le } from '../../links/can/can-frame.js';
+import { round } from '../../domain/round.js';
+import { asciiOf, type CanFrame, s16le, s32le, u16le } from '../../links/can/can-frame.js';
 
 /** Packs addressed by id + n. */
 export const DEYE_MAX_PACKS = 16;

@@ -34,6 +34,7 @@ import { sumComplement16 } from '../../bytes/checksum.js';
 import { type FrameExtraction, IncrementalFramer } from '../../bytes/framer.js';
 import type { BatterySnapshot, ProtectionFlags } from '../../domain/battery-snapshot.js';
 import { FrameError } from '../../domain/errors.js';
+import { round } from '../../domain/round.js';
 
 /** Frame start byte. */
 export const JBD_START = 0xdd;
@@ -460,9 +461,4 @@ function encodeProductionDate(iso: string | undefined): number {
 
 function clampU16(v: number): number {
   return Math.max(0, Math.min(0xffff, v));
-}
-
-function round(v: number, digits: number): number {
-  const f = 10 ** digits;
-  return Math.round(v * f) / f;
 }

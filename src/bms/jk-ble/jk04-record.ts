@@ -29,6 +29,7 @@
 import { ByteReader } from '../../bytes/byte-reader.js';
 import type { BatterySnapshot } from '../../domain/battery-snapshot.js';
 import { FrameError } from '../../domain/errors.js';
+import { round } from '../../domain/round.js';
 import { checkRecord, type Jk02DeviceInfo, Jk02RecordType, productionDateIso } from '../jk-modbus/jk02-record.js';
 
 /** Cell slots in a JK04 record. */
@@ -127,9 +128,4 @@ function f32(r: ByteReader, offset: number): number {
 function f64(r: ByteReader, offset: number): number {
   const b = r.slice(offset, 8);
   return new DataView(b.buffer, b.byteOffset, 8).getFloat64(0, true);
-}
-
-function round(v: number, digits: number): number {
-  const f = 10 ** digits;
-  return Math.round(v * f) / f;
 }

@@ -31,6 +31,7 @@ import { crc16Modbus } from '../../bytes/checksum.js';
 import { type FrameExtraction, IncrementalFramer } from '../../bytes/framer.js';
 import type { BatterySnapshot } from '../../domain/battery-snapshot.js';
 import { FrameError } from '../../domain/errors.js';
+import { round } from '../../domain/round.js';
 import {
   checkRecord,
   decodeRecord,
@@ -490,9 +491,4 @@ export function toSnapshot(readings: JkPbReadings, timestampMs: number): Battery
       ...(productionDate ? { productionDate } : {}),
     },
   };
-}
-
-function round(v: number, digits: number): number {
-  const f = 10 ** digits;
-  return Math.round(v * f) / f;
 }

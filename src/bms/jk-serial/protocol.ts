@@ -43,6 +43,7 @@ import { byteSum } from '../../bytes/checksum.js';
 import { type FrameExtraction, IncrementalFramer } from '../../bytes/framer.js';
 import type { BatterySnapshot, ProtectionFlags } from '../../domain/battery-snapshot.js';
 import { FrameError } from '../../domain/errors.js';
+import { round } from '../../domain/round.js';
 
 /** First two bytes of every frame. */
 export const JK_SERIAL_START = Uint8Array.of(0x4e, 0x57);
@@ -713,9 +714,4 @@ function range(from: number, to: number): number[] {
 
 function clamp(v: number, min: number, max: number): number {
   return Math.max(min, Math.min(max, v));
-}
-
-function round(v: number, digits: number): number {
-  const f = 10 ** digits;
-  return Math.round(v * f) / f;
 }

@@ -14,7 +14,8 @@
  */
 import type { BatterySnapshot, BmsRequestedLimits, ProtectionFlags } from '../../domain/battery-snapshot.js';
 import { FrameError } from '../../domain/errors.js';
-import { asciiOf, type CanFrame, round, s16le, u16le } from '../../links/can/can-frame.js';
+import { round } from '../../domain/round.js';
+import { asciiOf, type CanFrame, s16le, u16le } from '../../links/can/can-frame.js';
 
 export const PylonCanId = {
   limits: 0x351,

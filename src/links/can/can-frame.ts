@@ -151,9 +151,3 @@ export function asciiOf(data: Uint8Array): string | undefined {
   const t = s.trim();
   return t === '' ? undefined : t;
 }
-
-/** Round to `digits` decimals (scaled integers × 0.1 etc. without binary noise). */
-export function round(value: number, digits: number): number {
-  const f = 10 ** digits;
-  return Math.round(value * f) / f;
-}
