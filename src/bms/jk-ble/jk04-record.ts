@@ -30,7 +30,7 @@ import { ByteReader } from '../../bytes/byte-reader.js';
 import type { BatterySnapshot } from '../../domain/battery-snapshot.js';
 import { FrameError } from '../../domain/errors.js';
 import { round } from '../../domain/round.js';
-import { checkRecord, type Jk02DeviceInfo, Jk02RecordType, productionDateIso } from '../jk-modbus/jk02-record.js';
+import { checkRecord, type Jk02DeviceInfo, Jk02RecordType, jk02Identity } from '../jk-modbus/jk02-record.js';
 
 /** Cell slots in a JK04 record. */
 export const JK04_CELL_SLOTS = 24;
@@ -102,21 +102,13 @@ export function jk04ToSnapshot(
   about: Jk02DeviceInfo | undefined,
   timestampMs: number,
 ): BatterySnapshot {
-  const productionDate = about ? productionDateIso(about.productionDate) : undefined;
   return {
     timestampMs,
     voltage: cell.voltage,
     cellVoltages: cell.cellVoltages,
     cellCount: cell.cellVoltages.length,
     protection: {},
-    identity: {
-      manufacturer: 'JK',
-      ...(about?.model ? { model: about.model } : {}),
-      ...(about?.serialNumber ? { serial: about.serialNumber } : {}),
-      ...(about?.softwareVersion ? { firmware: about.softwareVersion } : {}),
-      ...(about?.hardwareVersion ? { hardware: about.hardwareVersion } : {}),
-      ...(productionDate ? { productionDate } : {}),
-    },
+    identity: jk02Identity(about),
   };
 }
 

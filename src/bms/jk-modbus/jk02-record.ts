@@ -46,7 +46,7 @@
  */
 import { ByteReader } from '../../bytes/byte-reader.js';
 import { sum8 } from '../../bytes/checksum.js';
-import type { ProtectionFlags } from '../../domain/battery-snapshot.js';
+import type { BatteryIdentity, ProtectionFlags } from '../../domain/battery-snapshot.js';
 import { FrameError } from '../../domain/errors.js';
 
 /** Record length. */
@@ -483,4 +483,17 @@ function zero(v: number): number {
 
 function clampInt(v: number, min: number, max: number): number {
   return Math.max(min, Math.min(max, v));
+}
+
+/** The snapshot identity of a JK board from its device-info record (JK-PB over RS485, JK02/JK04 over BLE). */
+export function jk02Identity(about: Jk02DeviceInfo | undefined): BatteryIdentity {
+  const productionDate = about ? productionDateIso(about.productionDate) : undefined;
+  return {
+    manufacturer: 'JK',
+    ...(about?.model ? { model: about.model } : {}),
+    ...(about?.serialNumber ? { serial: about.serialNumber } : {}),
+    ...(about?.softwareVersion ? { firmware: about.softwareVersion } : {}),
+    ...(about?.hardwareVersion ? { hardware: about.hardwareVersion } : {}),
+    ...(productionDate ? { productionDate } : {}),
+  };
 }

@@ -42,7 +42,7 @@ import {
   type Jk02Record,
   Jk02RecordType,
   type Jk02Settings,
-  productionDateIso,
+  jk02Identity,
   protectionFlags,
 } from './jk02-record.js';
 
@@ -463,7 +463,6 @@ export interface JkPbReadings {
 /** One pack's records → snapshot. */
 export function toSnapshot(readings: JkPbReadings, timestampMs: number): BatterySnapshot {
   const { status, settings, about } = readings;
-  const productionDate = about ? productionDateIso(about.productionDate) : undefined;
   const capacity = status.capacityNominal > 0 ? status.capacityNominal : settings?.nominalCapacity;
   return {
     timestampMs,
@@ -482,13 +481,6 @@ export function toSnapshot(readings: JkPbReadings, timestampMs: number): Battery
     chargeFet: status.chargeFet,
     dischargeFet: status.dischargeFet,
     protection: protectionFlags(status.alarms),
-    identity: {
-      manufacturer: 'JK',
-      ...(about?.model ? { model: about.model } : {}),
-      ...(about?.serialNumber ? { serial: about.serialNumber } : {}),
-      ...(about?.softwareVersion ? { firmware: about.softwareVersion } : {}),
-      ...(about?.hardwareVersion ? { hardware: about.hardwareVersion } : {}),
-      ...(productionDate ? { productionDate } : {}),
-    },
+    identity: jk02Identity(about),
   };
 }
