@@ -91,6 +91,26 @@ function serviceName(id: string): string {
   return `com.victronenergy.battery.batterybank_${id}`;
 }
 
+/** What every published service (a battery's or the bank's) is created with. */
+function serviceOptions(
+  opts: RunOptions,
+  cfg: { id: string; deviceInstance: number; customName: string },
+  log: Logger,
+): Omit<Parameters<typeof BatteryService.create>[0], 'cellCount'> {
+  return {
+    id: cfg.id,
+    serviceName: serviceName(cfg.id),
+    productId: opts.config.general.productId,
+    deviceInstance: cfg.deviceInstance,
+    ...(cfg.customName ? { customName: cfg.customName } : {}),
+    processName: 'dbus-batterybank',
+    processVersion: opts.version,
+    ...(opts.config.general.dbusPropertiesChanged ? { propertiesChanged: true } : {}),
+    logger: log.child('dbus'),
+    ...(opts.busAddress !== undefined ? { busAddress: opts.busAddress } : {}),
+  };
+}
+
 function extrasOf(state: BatteryState): BatteryInfoExtras {
   const id = state.snapshot?.identity;
   return {
@@ -360,21 +380,12 @@ class BatteryRunner implements RunningBattery {
   private async create(cellCount: number): Promise<void> {
     try {
       const svc = await BatteryService.create({
-        id: this.id,
-        serviceName: serviceName(this.id),
+        ...serviceOptions(this.opts, this.cfg, this.log),
         cellCount,
-        productId: this.opts.config.general.productId,
-        deviceInstance: this.cfg.deviceInstance,
-        ...(this.cfg.customName ? { customName: this.cfg.customName } : {}),
         ...(this.bankRole === 'member' ? { bankMember: true } : {}),
         ...(this.extraPaths || this.inverterDbus
           ? { extraPaths: { ...this.extraPaths, ...(this.inverterDbus ? INVERTER_PATH_TYPES : {}) } }
           : {}),
-        processName: 'dbus-batterybank',
-        processVersion: this.opts.version,
-        ...(this.opts.config.general.dbusPropertiesChanged ? { propertiesChanged: true } : {}),
-        logger: this.log.child('dbus'),
-        ...(this.opts.busAddress !== undefined ? { busAddress: this.opts.busAddress } : {}),
       });
       if (this.stopped) {
         await svc.close();
@@ -532,18 +543,9 @@ class BankRunner {
   private async create(layout: BankLayout): Promise<void> {
     try {
       const svc = await BatteryService.create({
-        id: this.cfg.id,
-        serviceName: serviceName(this.cfg.id),
+        ...serviceOptions(this.opts, this.cfg, this.log),
         cellCount: bankCellCount(layout),
-        productId: this.opts.config.general.productId,
-        deviceInstance: this.cfg.deviceInstance,
-        ...(this.cfg.customName ? { customName: this.cfg.customName } : {}),
-        processName: 'dbus-batterybank',
-        processVersion: this.opts.version,
-        ...(this.opts.config.general.dbusPropertiesChanged ? { propertiesChanged: true } : {}),
-        logger: this.log.child('dbus'),
         extraPaths: { ...bankPathTypes(layout), ...(this.inverterDbus ? INVERTER_PATH_TYPES : {}) },
-        ...(this.opts.busAddress !== undefined ? { busAddress: this.opts.busAddress } : {}),
       });
       if (this.stopped) {
         await svc.close();
