@@ -29,6 +29,7 @@ import {
 } from '../bms/daly/protocol.js';
 import { extremes } from '../domain/battery-snapshot.js';
 import { round } from '../domain/round.js';
+import { DriftClock, MAX_GAP_S, stepThrough } from './drift.js';
 import { lfpOpenCircuitVoltage } from './jbd-simulator.js';
 import { createRandom, type Random } from './random.js';
 import { SimDevice, type SimTransport } from './sim-device.js';
@@ -60,10 +61,6 @@ export interface PackModelOptions {
   maxCurrentA?: number;
 }
 
-/** Largest time step of the physics, s. */
-const MAX_STEP_S = 5;
-/** Longest gap that is simulated at all, s. */
-const MAX_GAP_S = 3600;
 /** Cell internal resistance, Ω. */
 const CELL_RESISTANCE_OHM = 0.0015;
 
@@ -111,12 +108,7 @@ export class PackModel {
 
   /** Advance by `seconds`, in steps of at most 5 s; gaps beyond an hour are cut to an hour. */
   advance(seconds: number): void {
-    let left = Math.min(MAX_GAP_S, Math.max(0, seconds));
-    while (left > 0) {
-      const dt = Math.min(MAX_STEP_S, left);
-      this.step(dt);
-      left -= dt;
-    }
+    stepThrough(Math.min(MAX_GAP_S, seconds), (dt) => this.step(dt));
   }
 
   view(): PackModelView {
@@ -236,12 +228,11 @@ export class DalySimulator {
   allCellFrames: boolean;
 
   private readonly rnd: Random;
-  private readonly now: () => number;
   private readonly model: PackModel;
   private readonly cellCount: number;
   private readonly sensorCount: number;
   private forced: Partial<DalySimValues> = {};
-  private lastStepMs: number;
+  private readonly clock: DriftClock;
   private heartbeat = 0;
   private readonly device: SimDevice;
   private readonly stats_: DalySimStats = { requests: {}, replies: 0 };
@@ -257,8 +248,7 @@ export class DalySimulator {
     this.sensorCount = sensors;
     this.allCellFrames = opts.allCellFrames ?? false;
     this.rnd = createRandom(opts.seed);
-    this.now = opts.now ?? Date.now;
-    this.lastStepMs = this.now();
+    this.clock = new DriftClock(opts.now ?? Date.now);
     this.model = new PackModel({ cells, sensors, capacityAh: opts.capacityAh ?? 100, rnd: this.rnd });
     this.device = new SimDevice({
       rnd: this.rnd,
@@ -418,9 +408,7 @@ export class DalySimulator {
   }
 
   private advanceToNow(): void {
-    const t = this.now();
-    const gapS = Math.max(0, (t - this.lastStepMs) / 1000);
-    this.lastStepMs = t;
+    const gapS = this.clock.elapsedS();
     if (gapS > 0) this.model.advance(gapS);
   }
 

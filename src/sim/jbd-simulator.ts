@@ -26,6 +26,7 @@ import {
 } from '../bms/jbd/protocol.js';
 import { IncrementalFramer } from '../bytes/framer.js';
 import { round } from '../domain/round.js';
+import { DriftClock, stepThrough } from './drift.js';
 import { createRandom, type Random } from './random.js';
 import { SimDevice, type SimTransport } from './sim-device.js';
 
@@ -86,10 +87,6 @@ export interface JbdSimStats {
   replies: number;
 }
 
-/** Largest time step of the physics, s: a long gap is integrated in pieces so nothing overshoots. */
-const MAX_STEP_S = 5;
-/** Longest gap that is simulated at all, s: after a pause the pack does not jump by days. */
-const MAX_GAP_S = 3600;
 /** Cell internal resistance, Ω: IR drop = current × R. */
 const CELL_RESISTANCE_OHM = 0.0015;
 
@@ -105,7 +102,6 @@ export class JbdSimulator {
   latencyMs = 0;
 
   private readonly rnd: Random;
-  private readonly now: () => number;
   private readonly state: JbdSimValues;
   /** Internal state at full precision; `state` holds the wire-resolution view. */
   private socExact: number;
@@ -117,7 +113,7 @@ export class JbdSimulator {
   private cellBias: number[];
   private dischargedAh = 0;
   private readonly held = new Set<keyof JbdSimValues>();
-  private lastStepMs: number;
+  private readonly clock: DriftClock;
 
   private readonly device: SimDevice;
   private readonly requests: Record<number, number> = {};
@@ -132,8 +128,7 @@ export class JbdSimulator {
       throw new RangeError(`temperatureSensors must be an integer 0–8, got ${sensors}`);
     }
     this.rnd = createRandom(opts.seed);
-    this.now = opts.now ?? Date.now;
-    this.lastStepMs = this.now();
+    this.clock = new DriftClock(opts.now ?? Date.now);
     const capacity = opts.capacityAh ?? 100;
     this.socExact = this.rnd.range(55, 75);
     this.currentExact = this.rnd.range(-3, 3);
@@ -194,12 +189,7 @@ export class JbdSimulator {
 
   /** Advance the simulated pack by `seconds` (tests use this instead of waiting). */
   advance(seconds: number): void {
-    let left = Math.max(0, seconds);
-    while (left > 0) {
-      const dt = Math.min(MAX_STEP_S, left);
-      this.step(dt);
-      left -= dt;
-    }
+    stepThrough(seconds, (dt) => this.step(dt));
     this.refresh();
   }
 
@@ -286,9 +276,7 @@ export class JbdSimulator {
   }
 
   private advanceToNow(): void {
-    const t = this.now();
-    const gapS = Math.min(MAX_GAP_S, Math.max(0, (t - this.lastStepMs) / 1000));
-    this.lastStepMs = t;
+    const gapS = this.clock.elapsedS();
     if (gapS > 0) this.advance(gapS);
   }
 

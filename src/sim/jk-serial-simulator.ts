@@ -21,6 +21,7 @@ import {
 } from '../bms/jk-serial/protocol.js';
 import { IncrementalFramer } from '../bytes/framer.js';
 import { round as roundTo } from '../domain/round.js';
+import { DriftClock, stepThrough } from './drift.js';
 import { lfpOpenCircuitVoltage } from './jbd-simulator.js';
 import { createRandom, type Random } from './random.js';
 import { SimDevice, type SimTransport, type SimWireKnobs } from './sim-device.js';
@@ -84,21 +85,16 @@ export interface JkPackOptions {
   resolution: JkPackResolution;
 }
 
-/** Largest physics step, s: a long gap is integrated in pieces so nothing overshoots. */
-const MAX_STEP_S = 5;
-/** Longest gap that is simulated at all, s: after a pause the pack does not jump by days. */
-const MAX_GAP_S = 3600;
 /** Cell internal resistance, Ω: IR drop = current × R. */
 const CELL_RESISTANCE_OHM = 0.0012;
 
 /** The physics behind both JK simulators: one pack, drifting slowly, values at wire resolution. */
 export class JkPackModel {
   private readonly rnd: Random;
-  private readonly now: () => number;
   private readonly res: JkPackResolution;
   private readonly state: JkPackValues;
   private readonly held = new Set<keyof JkPackValues>();
-  private lastStepMs: number;
+  private readonly clock: DriftClock;
   private socExact: number;
   private currentExact: number;
   private currentTarget: number;
@@ -117,9 +113,8 @@ export class JkPackModel {
       throw new RangeError(`cells must be an integer 1–32, got ${cellCount}`);
     }
     this.rnd = createRandom(opts.seed);
-    this.now = opts.now ?? Date.now;
     this.res = opts.resolution;
-    this.lastStepMs = this.now();
+    this.clock = new DriftClock(opts.now ?? Date.now);
     const capacity = opts.capacityAh ?? 100;
     this.socExact = this.rnd.range(55, 75);
     this.currentExact = this.rnd.range(-3, 3);
@@ -174,19 +169,12 @@ export class JkPackModel {
 
   /** Advance the pack by `seconds` (tests use this instead of waiting). */
   advance(seconds: number): void {
-    let left = Math.max(0, seconds);
-    while (left > 0) {
-      const dt = Math.min(MAX_STEP_S, left);
-      this.step(dt);
-      left -= dt;
-    }
+    stepThrough(seconds, (dt) => this.step(dt));
     this.refresh();
   }
 
   private advanceToNow(): void {
-    const t = this.now();
-    const gapS = Math.min(MAX_GAP_S, Math.max(0, (t - this.lastStepMs) / 1000));
-    this.lastStepMs = t;
+    const gapS = this.clock.elapsedS();
     if (gapS > 0) this.advance(gapS);
   }
 

@@ -32,6 +32,7 @@ import {
 import { encodeAlarms, encodeTelemetry, SeplosAlarmByte } from '../bms/pylon-rs485/seplos.js';
 import { round } from '../domain/round.js';
 import { balancingFlags, PackModel } from './daly-simulator.js';
+import { DriftClock } from './drift.js';
 import { createRandom, type Random } from './random.js';
 import { SimDevice, type SimTransport } from './sim-device.js';
 
@@ -244,16 +245,14 @@ export class PylonRs485Simulator {
   readonly protocol: PylonSimProtocol;
 
   private readonly packs: PylonSimPack[];
-  private readonly now: () => number;
-  private lastStepMs: number;
+  private readonly clock: DriftClock;
   private readonly device: SimDevice;
   private readonly stats_: PylonSimStats = { requests: {}, replies: 0 };
 
   constructor(opts: PylonRs485SimulatorOptions) {
     this.protocol = opts.protocol;
     const rnd = createRandom(opts.seed);
-    this.now = opts.now ?? Date.now;
-    this.lastStepMs = this.now();
+    this.clock = new DriftClock(opts.now ?? Date.now);
     const packOpts = opts.packs ?? [{ address: opts.protocol === 'pylontech' ? PYLONTECH_FIRST_ADDRESS : 0 }];
     const seen = new Set<number>();
     for (const p of packOpts) {
@@ -451,9 +450,7 @@ export class PylonRs485Simulator {
   }
 
   private advanceToNow(): void {
-    const t = this.now();
-    const gapS = Math.max(0, (t - this.lastStepMs) / 1000);
-    this.lastStepMs = t;
+    const gapS = this.clock.elapsedS();
     if (gapS > 0) this.advance(gapS);
   }
 }
