@@ -11,45 +11,16 @@ import {
   JbdRegister,
   protectionFlags,
 } from '../../src/bms/jbd/protocol.js';
-import { JbdSimulator, lfpOpenCircuitVoltage, type SimTransport } from '../../src/sim/jbd-simulator.js';
+import { JbdSimulator, lfpOpenCircuitVoltage } from '../../src/sim/jbd-simulator.js';
 import { waitFor } from '../support/pty.js';
+import { manualClock, wire } from '../support/sim-wire.js';
 
 /** A manual clock, so simulated hours pass instantly. */
-function manualClock(startMs = 1_700_000_000_000) {
-  let t = startMs;
-  return { now: () => t, advance: (ms: number) => (t += ms) };
-}
 
 function ask(sim: JbdSimulator, register: number) {
   const reply = sim.respond(decodeRequest(encodeReadRequest(register)));
   if (reply === undefined) throw new Error('no reply');
   return decodeFrame(reply);
-}
-
-/** In-process transport: what the simulator sends goes through a real JbdFramer, as on the driver side. */
-function wire() {
-  let listener: ((chunk: Uint8Array) => void) | undefined;
-  const framer = new JbdFramer();
-  const frames: Uint8Array[] = [];
-  let chunks = 0;
-  const transport: SimTransport = {
-    send: (bytes) => {
-      chunks++;
-      frames.push(...framer.push(bytes));
-    },
-    onData: (l) => {
-      listener = l;
-    },
-  };
-  return {
-    transport,
-    frames,
-    framer,
-    get chunks() {
-      return chunks;
-    },
-    request: (bytes: Uint8Array) => listener?.(bytes),
-  };
 }
 
 describe('JbdSimulator answers like a JBD board', () => {
@@ -233,7 +204,7 @@ describe('JbdSimulator values over simulated time', () => {
 
 describe('JbdSimulator on a transport', () => {
   it('parses requests from a byte stream (split, with leading noise) and writes one reply each', async () => {
-    const w = wire();
+    const w = wire(new JbdFramer());
     const sim = new JbdSimulator({ seed: 9 });
     sim.attach(w.transport);
     const req = encodeReadRequest(3);
@@ -246,7 +217,7 @@ describe('JbdSimulator on a transport', () => {
   });
 
   it('still produces complete, valid replies with garbage and split writes switched on', async () => {
-    const w = wire();
+    const w = wire(new JbdFramer());
     const sim = new JbdSimulator({ seed: 10 });
     sim.garbage = true;
     sim.split = true;
@@ -260,7 +231,7 @@ describe('JbdSimulator on a transport', () => {
   });
 
   it('counts but does not answer requests while silent, and answers again when unsilenced', async () => {
-    const w = wire();
+    const w = wire(new JbdFramer());
     const sim = new JbdSimulator({ seed: 11 });
     sim.attach(w.transport);
     sim.silent = true;
@@ -274,8 +245,8 @@ describe('JbdSimulator on a transport', () => {
   });
 
   it('ignores a detached transport and serves the one attached after a re-plug', async () => {
-    const old = wire();
-    const fresh = wire();
+    const old = wire(new JbdFramer());
+    const fresh = wire(new JbdFramer());
     const sim = new JbdSimulator({ seed: 12 });
     sim.attach(old.transport);
     sim.attach(fresh.transport);

@@ -13,13 +13,8 @@ import {
   toSnapshot,
 } from '../../src/bms/jk-modbus/protocol.js';
 import { JkModbusSimulator } from '../../src/sim/jk-modbus-simulator.js';
-import type { SimTransport } from '../../src/sim/jk-serial-simulator.js';
 import { waitFor } from '../support/pty.js';
-
-function manualClock(startMs = 1_700_000_000_000) {
-  let t = startMs;
-  return { now: () => t, advance: (ms: number) => (t += ms) };
-}
+import { manualClock, wire } from '../support/sim-wire.js';
 
 /** The record a pack returns for a trigger, checked to be that pack's reply. */
 function trigger(sim: JkModbusSimulator, address: number, register: JkPbTriggerRegister): Uint8Array {
@@ -29,31 +24,6 @@ function trigger(sim: JkModbusSimulator, address: number, register: JkPbTriggerR
   expect(rest).toEqual([]);
   expect(isTriggerReply(frame as Uint8Array, address, register)).toBe(true);
   return (frame as Uint8Array).subarray(0, 300);
-}
-
-function wire() {
-  let listener: ((chunk: Uint8Array) => void) | undefined;
-  const framer = new JkPbFramer();
-  const frames: Uint8Array[] = [];
-  let chunks = 0;
-  const transport: SimTransport = {
-    send: (bytes) => {
-      chunks++;
-      frames.push(...framer.push(bytes));
-    },
-    onData: (l) => {
-      listener = l;
-    },
-  };
-  return {
-    transport,
-    frames,
-    framer,
-    get chunks() {
-      return chunks;
-    },
-    request: (bytes: Uint8Array) => listener?.(bytes),
-  };
 }
 
 const addressOf = (frame: Uint8Array): number | undefined => {
@@ -217,7 +187,7 @@ describe('JkModbusSimulator answers like JK-PB packs on one bus', () => {
 
 describe('JkModbusSimulator on a transport', () => {
   it('answers requests for three addresses from one byte stream, in order, and ignores its own replies', async () => {
-    const w = wire();
+    const w = wire(new JkPbFramer());
     const sim = new JkModbusSimulator({ seed: 10, addresses: [1, 2, 3] });
     sim.attach(w.transport);
     const reqs = [1, 2, 3].map((a) => encodeTriggerRequest(a, JkPbTrigger.status));
@@ -235,7 +205,7 @@ describe('JkModbusSimulator on a transport', () => {
   });
 
   it('a three-pack bus with pack 2 silenced answers 1 and 3 and counts the request to 2', async () => {
-    const w = wire();
+    const w = wire(new JkPbFramer());
     const sim = new JkModbusSimulator({ seed: 11, addresses: [1, 2, 3] });
     sim.pack(2).silent = true;
     sim.attach(w.transport);
@@ -247,7 +217,7 @@ describe('JkModbusSimulator on a transport', () => {
   });
 
   it('still produces complete, valid replies with garbage and split writes switched on', async () => {
-    const w = wire();
+    const w = wire(new JkPbFramer());
     const sim = new JkModbusSimulator({ seed: 12, addresses: [1, 2] });
     sim.garbage = true;
     sim.split = true;
@@ -262,7 +232,7 @@ describe('JkModbusSimulator on a transport', () => {
   });
 
   it('the whole bus silenced answers nobody', async () => {
-    const w = wire();
+    const w = wire(new JkPbFramer());
     const sim = new JkModbusSimulator({ seed: 13, addresses: [1, 2] });
     sim.silent = true;
     sim.attach(w.transport);

@@ -7,45 +7,16 @@ import {
   JkSerialFramer,
   toSnapshot,
 } from '../../src/bms/jk-serial/protocol.js';
-import { JkPackModel, JkSerialSimulator, type SimTransport } from '../../src/sim/jk-serial-simulator.js';
+import { JkPackModel, JkSerialSimulator } from '../../src/sim/jk-serial-simulator.js';
 import { waitFor } from '../support/pty.js';
+import { manualClock, wire } from '../support/sim-wire.js';
 
 /** A manual clock, so simulated hours pass instantly. */
-function manualClock(startMs = 1_700_000_000_000) {
-  let t = startMs;
-  return { now: () => t, advance: (ms: number) => (t += ms) };
-}
 
 function readAll(sim: JkSerialSimulator) {
   const reply = sim.respond(decodeRequest(encodeReadAllRequest()));
   if (reply === undefined) throw new Error('no reply');
   return decodeReadAllReply(reply);
-}
-
-/** In-process transport: what the simulator sends goes through a real JkSerialFramer, as on the driver side. */
-function wire() {
-  let listener: ((chunk: Uint8Array) => void) | undefined;
-  const framer = new JkSerialFramer();
-  const frames: Uint8Array[] = [];
-  let chunks = 0;
-  const transport: SimTransport = {
-    send: (bytes) => {
-      chunks++;
-      frames.push(...framer.push(bytes));
-    },
-    onData: (l) => {
-      listener = l;
-    },
-  };
-  return {
-    transport,
-    frames,
-    framer,
-    get chunks() {
-      return chunks;
-    },
-    request: (bytes: Uint8Array) => listener?.(bytes),
-  };
 }
 
 describe('JkSerialSimulator answers like a JK-B board', () => {
@@ -220,7 +191,7 @@ describe('JkSerialSimulator values over simulated time', () => {
 
 describe('JkSerialSimulator on a transport', () => {
   it('parses requests from a byte stream (split, with leading noise, echoes of replies) and answers each', async () => {
-    const w = wire();
+    const w = wire(new JkSerialFramer());
     const sim = new JkSerialSimulator({ seed: 10 });
     sim.attach(w.transport);
     const req = encodeReadAllRequest();
@@ -237,7 +208,7 @@ describe('JkSerialSimulator on a transport', () => {
   });
 
   it('still produces complete, valid replies with garbage and split writes switched on', async () => {
-    const w = wire();
+    const w = wire(new JkSerialFramer());
     const sim = new JkSerialSimulator({ seed: 11 });
     sim.garbage = true;
     sim.split = true;
@@ -250,7 +221,7 @@ describe('JkSerialSimulator on a transport', () => {
   });
 
   it('counts but does not answer requests while silent, and answers again when unsilenced', async () => {
-    const w = wire();
+    const w = wire(new JkSerialFramer());
     const sim = new JkSerialSimulator({ seed: 12 });
     sim.attach(w.transport);
     sim.silent = true;
@@ -264,8 +235,8 @@ describe('JkSerialSimulator on a transport', () => {
   });
 
   it('ignores a detached transport and serves the one attached after a re-plug', async () => {
-    const old = wire();
-    const fresh = wire();
+    const old = wire(new JkSerialFramer());
+    const fresh = wire(new JkSerialFramer());
     const sim = new JkSerialSimulator({ seed: 13 });
     sim.attach(old.transport);
     sim.attach(fresh.transport);
