@@ -240,3 +240,35 @@ export function describeRefusalOfForeignFrames(family: BmsFamilyUnderTest, forei
     });
   });
 }
+
+/** xorshift32 with a fixed seed: the same "random" garbage on every run. */
+export function xorshift32(seed: number): () => number {
+  let state = seed;
+  return () => {
+    state ^= state << 13;
+    state ^= state >>> 17;
+    state ^= state << 5;
+    return state >>> 0;
+  };
+}
+
+/**
+ * `chunks` chunks of 1–100 garbage bytes (each byte from `byte(random)`) pushed through `push`; returns the
+ * largest `pending()` seen. For the "garbage keeps the framer bounded" test of every byte framer.
+ */
+export function pushGarbage(opts: {
+  seed: number;
+  chunks: number;
+  byte: (random: () => number) => number;
+  push: (bytes: Uint8Array) => void;
+  pending: () => number;
+}): number {
+  const random = xorshift32(opts.seed);
+  let maxPending = 0;
+  for (let chunk = 0; chunk < opts.chunks; chunk++) {
+    const bytes = new Uint8Array(1 + (random() % 100)).map(() => opts.byte(random));
+    opts.push(bytes);
+    maxPending = Math.max(maxPending, opts.pending());
+  }
+  return maxPending;
+}

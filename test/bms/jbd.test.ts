@@ -33,6 +33,7 @@ import {
   describeRefusalByOtherFamilies,
   describeRefusalOfForeignFrames,
   expectFrameError,
+  pushGarbage,
 } from './contract.js';
 import {
   arrowFrame,
@@ -546,21 +547,14 @@ describe('JbdFramer and extractFrames', () => {
   });
 
   test('a huge stream of garbage keeps the pending buffer below one maximal frame, and a frame after it still comes out', () => {
-    let state = 0x2545f491;
-    const random = (): number => {
-      // xorshift32: fixed seed, so the garbage is the same on every run.
-      state ^= state << 13;
-      state ^= state >>> 17;
-      state ^= state << 5;
-      return state >>> 0;
-    };
     const framer = new JbdFramer();
-    let maxPending = 0;
-    for (let chunk = 0; chunk < 4000; chunk++) {
-      const bytes = new Uint8Array(1 + (random() % 100)).map(() => (random() % 8 === 0 ? 0xdd : random() & 0xff));
-      expect(framer.push(bytes)).toEqual([]);
-      maxPending = Math.max(maxPending, framer.pending);
-    }
+    const maxPending = pushGarbage({
+      seed: 0x2545f491,
+      chunks: 4000,
+      byte: (random) => (random() % 8 === 0 ? 0xdd : random() & 0xff),
+      push: (bytes) => expect(framer.push(bytes)).toEqual([]),
+      pending: () => framer.pending,
+    });
     expect(maxPending).toBeGreaterThan(0);
     expect(maxPending).toBeLessThan(JBD_MAX_FRAME);
     expect(framer.discarded).toBeGreaterThan(100_000);

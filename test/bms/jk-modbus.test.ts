@@ -54,6 +54,7 @@ import {
   describeRefusalOfForeignFrames,
   expectFrameError,
   type GoldenFrame,
+  pushGarbage,
 } from './contract.js';
 import { jbdFamily } from './jbd-family.js';
 
@@ -677,23 +678,17 @@ describe('JkPbFramer and extractFrames', () => {
   });
 
   test('a long stream of garbage keeps the pending buffer within one reply, and a reply after it still comes out', () => {
-    let state = 0x5eed1234;
-    const random = (): number => {
-      state ^= state << 13;
-      state ^= state >>> 17;
-      state ^= state << 5;
-      return state >>> 0;
-    };
     const framer = new JkPbFramer();
-    let maxPending = 0;
-    for (let chunk = 0; chunk < 2000; chunk++) {
-      const bytes = new Uint8Array(1 + (random() % 100)).map(() => {
+    const maxPending = pushGarbage({
+      seed: 0x5eed1234,
+      chunks: 2000,
+      byte: (random) => {
         const r = random() % 8;
         return r === 0 ? 0x55 : r === 1 ? random() % 16 : random() & 0xff;
-      });
-      framer.push(bytes);
-      maxPending = Math.max(maxPending, framer.pending);
-    }
+      },
+      push: (bytes) => framer.push(bytes),
+      pending: () => framer.pending,
+    });
     expect(maxPending).toBeLessThanOrEqual(JK_PB_MAX_FRAME);
     framer.reset();
     expect(framer.push(concat(REPLY_STATUS, Uint8Array.of(0)))).toEqual([REPLY_STATUS]);

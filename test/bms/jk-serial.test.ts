@@ -31,6 +31,7 @@ import {
   describeRefusalOfForeignFrames,
   expectFrameError,
   type GoldenFrame,
+  pushGarbage,
 } from './contract.js';
 import { jbdFamily } from './jbd-family.js';
 
@@ -473,23 +474,17 @@ describe('JkSerialFramer and extractFrames', () => {
   });
 
   test('a long stream of garbage keeps the pending buffer below one maximal frame, and a reply after it still comes out', () => {
-    let state = 0x1f2e3d4c;
-    const random = (): number => {
-      state ^= state << 13;
-      state ^= state >>> 17;
-      state ^= state << 5;
-      return state >>> 0;
-    };
     const framer = new JkSerialFramer();
-    let maxPending = 0;
-    for (let chunk = 0; chunk < 2000; chunk++) {
-      const bytes = new Uint8Array(1 + (random() % 100)).map(() => {
+    const maxPending = pushGarbage({
+      seed: 0x1f2e3d4c,
+      chunks: 2000,
+      byte: (random) => {
         const r = random() % 16;
         return r === 0 ? 0x4e : r === 1 ? 0x57 : random() & 0xff;
-      });
-      framer.push(bytes);
-      maxPending = Math.max(maxPending, framer.pending);
-    }
+      },
+      push: (bytes) => framer.push(bytes),
+      pending: () => framer.pending,
+    });
     expect(maxPending).toBeLessThan(JK_SERIAL_MAX_FRAME);
     expect(framer.discarded).toBeGreaterThan(50_000);
     framer.reset();
