@@ -1,9 +1,4 @@
-/**
- * DalyDriver end to end on real parts: the real `serialport` on a real pty, the Daly simulator on the other end.
- * Poll interval 300 ms, reply timeout 150 ms, so a silent cycle is short and the tests stay fast.
- */
-import { join } from 'node:path';
-import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { DalyDriver, type DalyDriverOptions } from '../../src/bms/daly/driver.js';
 import { DalyFramer } from '../../src/bms/daly/protocol.js';
 import type { DriverEvent } from '../../src/bms/driver.js';
@@ -11,18 +6,12 @@ import type { BatterySnapshot } from '../../src/domain/battery-snapshot.js';
 import { SerialLink } from '../../src/links/serial-link.js';
 import { DalySimulator, type DalySimValues } from '../../src/sim/daly-simulator.js';
 import { runSimulatorOnPty, type SimulatorOnPty } from '../../src/sim/pty.js';
-import { closeAllPairs, removeDir, tempLinkDir, waitFor } from '../support/pty.js';
+import { driverTestScope } from '../support/driver-rig.js';
+import { waitFor } from '../support/pty.js';
 
 const POLL_MS = 300;
 const TIMEOUT_MS = 150;
-const dir = tempLinkDir();
-let counter = 0;
-const cleanups: (() => Promise<void>)[] = [];
-afterEach(async () => {
-  for (const c of cleanups.splice(0).reverse()) await c();
-  await closeAllPairs();
-});
-afterAll(() => removeDir(dir));
+const { cleanups, linkPath } = driverTestScope();
 
 /** Values the tests force, so that snapshots can be compared exactly (at Daly's wire resolution). */
 const FORCED: Partial<DalySimValues> = {
@@ -66,7 +55,7 @@ async function rig(
   driverOpts: Partial<DalyDriverOptions> = {},
   simOpts: { allCellFrames?: boolean } = {},
 ): Promise<Rig> {
-  const path = join(dir, `daly-${counter++}`);
+  const path = linkPath('daly');
   const sim = new DalySimulator({ seed: 3, ...simOpts });
   sim.setValues(FORCED);
   const running = await runSimulatorOnPty({ simulator: sim, link: path });

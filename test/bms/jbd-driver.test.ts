@@ -1,9 +1,4 @@
-/**
- * JbdDriver end to end on real parts: the real `serialport` on a real pty, the JBD simulator on the other end.
- * Poll interval 200 ms, reply timeout 150 ms, so a "silent" cycle is short and the tests stay fast.
- */
-import { join } from 'node:path';
-import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { DriverEvent } from '../../src/bms/driver.js';
 import { JbdDriver, type JbdDriverOptions } from '../../src/bms/jbd/driver.js';
 import {
@@ -18,19 +13,12 @@ import type { BatterySnapshot } from '../../src/domain/battery-snapshot.js';
 import { SerialLink } from '../../src/links/serial-link.js';
 import { JbdSimulator, type JbdSimValues } from '../../src/sim/jbd-simulator.js';
 import { runSimulatorOnPty, type SimulatorOnPty } from '../../src/sim/pty.js';
-import { driverRig } from '../support/driver-rig.js';
-import { closeAllPairs, openPair, removeDir, sleep, tempLinkDir, waitFor } from '../support/pty.js';
+import { driverRig, driverTestScope } from '../support/driver-rig.js';
+import { openPair, sleep, waitFor } from '../support/pty.js';
 
 const POLL_MS = 200;
 const TIMEOUT_MS = 150;
-const dir = tempLinkDir();
-let counter = 0;
-const cleanups: (() => Promise<void>)[] = [];
-afterEach(async () => {
-  for (const c of cleanups.splice(0).reverse()) await c();
-  await closeAllPairs();
-});
-afterAll(() => removeDir(dir));
+const { dir, cleanups, linkPath } = driverTestScope();
 
 /** Values a test forces, so that snapshots can be compared exactly. */
 const FORCED: Partial<JbdSimValues> = {
@@ -199,7 +187,7 @@ describe('JbdDriver against the simulator on a pty', () => {
   });
 
   it('keeps retrying the open when the device does not exist yet and starts polling once it appears', async () => {
-    const path = join(dir, `late-${counter++}`);
+    const path = linkPath('late');
     const link = new SerialLink({ path });
     const driver = new JbdDriver({ link, pollIntervalMs: POLL_MS, replyTimeoutMs: TIMEOUT_MS, reconnectMinMs: 50 });
     const snapshots: BatterySnapshot[] = [];

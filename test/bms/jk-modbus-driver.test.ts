@@ -1,9 +1,4 @@
-/**
- * JkPbDriver end to end on real parts: several drivers (one per pack address) sharing one SerialBus over the
- * real `serialport` on a real pty, the JK-PB bus simulator on the other end.
- */
-import { join } from 'node:path';
-import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { DriverEvent } from '../../src/bms/driver.js';
 import { createJkPbBus, JK_PB_BAUD_RATE, JkPbDriver } from '../../src/bms/jk-modbus/driver.js';
 import { decodeRequest, extractFrames } from '../../src/bms/jk-modbus/protocol.js';
@@ -12,18 +7,12 @@ import type { SerialBus } from '../../src/links/serial-bus.js';
 import { SerialLink } from '../../src/links/serial-link.js';
 import { JkModbusSimulator, type JkPbSimValues } from '../../src/sim/jk-modbus-simulator.js';
 import { runSimulatorOnPty, type SimulatorOnPty } from '../../src/sim/pty.js';
-import { closeAllPairs, openPair, removeDir, sleep, tempLinkDir, waitFor } from '../support/pty.js';
+import { driverTestScope } from '../support/driver-rig.js';
+import { openPair, sleep, waitFor } from '../support/pty.js';
 
 const POLL_MS = 300;
 const TIMEOUT_MS = 120;
-const dir = tempLinkDir();
-let counter = 0;
-const cleanups: (() => Promise<void>)[] = [];
-afterEach(async () => {
-  for (const c of cleanups.splice(0).reverse()) await c();
-  await closeAllPairs();
-});
-afterAll(() => removeDir(dir));
+const { cleanups, linkPath } = driverTestScope();
 
 /** Distinct forced values per pack, so a reply delivered to the wrong driver would show. */
 function forced(address: number): Partial<JkPbSimValues> {
@@ -57,7 +46,7 @@ interface BusRig {
 }
 
 async function busRig(simAddresses: number[], driverAddresses: number[] = simAddresses): Promise<BusRig> {
-  const path = join(dir, `pb-${counter++}`);
+  const path = linkPath('pb');
   const sim = new JkModbusSimulator({ seed: 5, addresses: simAddresses });
   for (const a of simAddresses) sim.setValues(forced(a), a);
   const running = await runSimulatorOnPty({ simulator: sim, link: path });

@@ -1,4 +1,4 @@
-import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { DriverEvent } from '../../src/bms/driver.js';
 import { JK_SERIAL_BAUD_RATE, JkSerialDriver, type JkSerialDriverOptions } from '../../src/bms/jk-serial/driver.js';
 import { encodeReadAllReply } from '../../src/bms/jk-serial/protocol.js';
@@ -6,18 +6,12 @@ import type { BatterySnapshot } from '../../src/domain/battery-snapshot.js';
 import { SerialLink } from '../../src/links/serial-link.js';
 import { JkSerialSimulator, type JkSerialSimValues } from '../../src/sim/jk-serial-simulator.js';
 import type { SimulatorOnPty } from '../../src/sim/pty.js';
-import { driverRig } from '../support/driver-rig.js';
-import { closeAllPairs, openPair, removeDir, sleep, tempLinkDir, waitFor } from '../support/pty.js';
+import { driverRig, driverTestScope } from '../support/driver-rig.js';
+import { openPair, sleep, waitFor } from '../support/pty.js';
 
 const POLL_MS = 200;
 const TIMEOUT_MS = 150;
-const dir = tempLinkDir();
-const cleanups: (() => Promise<void>)[] = [];
-afterEach(async () => {
-  for (const c of cleanups.splice(0).reverse()) await c();
-  await closeAllPairs();
-});
-afterAll(() => removeDir(dir));
+const { dir, cleanups } = driverTestScope();
 
 /** Values a test forces, so that snapshots can be compared exactly. */
 const FORCED: Partial<JkSerialSimValues> = {

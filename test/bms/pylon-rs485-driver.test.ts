@@ -1,10 +1,4 @@
-/**
- * PylonRs485Driver end to end on real parts: the real `serialport` on a real pty, a simulated RS485 bus of several
- * Pylontech or Seplos packs on the other end, one driver per pack sharing one bus. Poll interval 400 ms, reply
- * timeout 120 ms, so a silent pack costs little and the tests stay fast.
- */
-import { join } from 'node:path';
-import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { DriverEvent } from '../../src/bms/driver.js';
 import { createPylonBus, type PylonProtocol, PylonRs485Driver } from '../../src/bms/pylon-rs485/driver.js';
 import { decodeFrame, PylonFramer } from '../../src/bms/pylon-rs485/protocol.js';
@@ -12,18 +6,12 @@ import type { BatterySnapshot } from '../../src/domain/battery-snapshot.js';
 import { SerialLink } from '../../src/links/serial-link.js';
 import { runSimulatorOnPty, type SimulatorOnPty } from '../../src/sim/pty.js';
 import { PylonRs485Simulator, type PylonSimValues } from '../../src/sim/pylon-rs485-simulator.js';
-import { closeAllPairs, removeDir, tempLinkDir, waitFor } from '../support/pty.js';
+import { driverTestScope } from '../support/driver-rig.js';
+import { waitFor } from '../support/pty.js';
 
 const POLL_MS = 400;
 const TIMEOUT_MS = 120;
-const dir = tempLinkDir();
-let counter = 0;
-const cleanups: (() => Promise<void>)[] = [];
-afterEach(async () => {
-  for (const c of cleanups.splice(0).reverse()) await c();
-  await closeAllPairs();
-});
-afterAll(() => removeDir(dir));
+const { cleanups, linkPath } = driverTestScope();
 
 interface PackRig {
   driver: PylonRs485Driver;
@@ -45,7 +33,7 @@ async function busRig(
   addresses: number[],
   timing: { pollIntervalMs: number; replyTimeoutMs: number } = { pollIntervalMs: POLL_MS, replyTimeoutMs: TIMEOUT_MS },
 ): Promise<BusRig> {
-  const path = join(dir, `${protocol}-${counter++}`);
+  const path = linkPath(protocol);
   const sim = new PylonRs485Simulator({ protocol, packs: addresses.map((address) => ({ address })), seed: 5 });
   // Hold the values still so that snapshots can be compared with values() exactly.
   for (const a of addresses) sim.pack(a).setValues({ ...sim.pack(a).values(), current: a % 2 === 0 ? -3.2 : 2.5 });

@@ -3,10 +3,12 @@
  * it, the family's driver, and everything it emits collected. Stops the driver and the pty in `cleanup()`.
  */
 import { join } from 'node:path';
+import { afterAll, afterEach } from 'vitest';
 import type { BmsDriver, DriverEvent } from '../../src/bms/driver.js';
 import type { BatterySnapshot } from '../../src/domain/battery-snapshot.js';
 import { SerialLink } from '../../src/links/serial-link.js';
 import { type AttachableSimulator, runSimulatorOnPty, type SimulatorOnPty } from '../../src/sim/pty.js';
+import { closeAllPairs, removeDir, tempLinkDir } from './pty.js';
 
 export interface DriverRig<D extends BmsDriver> {
   path: string;
@@ -19,6 +21,25 @@ export interface DriverRig<D extends BmsDriver> {
 }
 
 let counter = 0;
+
+/**
+ * The scaffolding of a pty-based driver test file: a fresh symlink directory (removed after the file), cleanups
+ * run in reverse after each test, then every pty pair closed. Call once at the top level of the file.
+ */
+export function driverTestScope(): {
+  dir: string;
+  cleanups: (() => Promise<void>)[];
+  linkPath(prefix: string): string;
+} {
+  const dir = tempLinkDir();
+  const cleanups: (() => Promise<void>)[] = [];
+  afterEach(async () => {
+    for (const c of cleanups.splice(0).reverse()) await c();
+    await closeAllPairs();
+  });
+  afterAll(() => removeDir(dir));
+  return { dir, cleanups, linkPath: (prefix) => join(dir, `${prefix}-${counter++}`) };
+}
 
 export async function driverRig<D extends BmsDriver>(opts: {
   dir: string;
