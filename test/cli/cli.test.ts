@@ -1,7 +1,7 @@
 /**
  * The command line as a user runs it: the built `dist/cli.js` in a child process (`npm test` builds first).
  */
-import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { type ChildProcess, spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -10,6 +10,7 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { BusClient, eventually, plain } from '../support/bus-client.js';
 import { type DbusDaemon, startDbusDaemon } from '../support/dbus-daemon.js';
 import { readFixture } from '../support/fixtures.js';
+import { exitOf, startUntil } from '../support/process.js';
 
 const CLI = fileURLToPath(new URL('../../dist/cli.js', import.meta.url));
 const UART_BASIC =
@@ -24,41 +25,9 @@ function cli(args: string[], env: NodeJS.ProcessEnv = {}) {
   });
 }
 
-/** Start a long-running command; resolves with the process once `ready` matches a stdout line. */
+/** Start a long-running command; resolves with the process once `ready` matches an output line. */
 function start(args: string[], env: NodeJS.ProcessEnv, ready: RegExp): Promise<{ child: ChildProcess; out: string[] }> {
-  const child = spawn(process.execPath, [CLI, ...args], {
-    env: { ...process.env, ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  const out: string[] = [];
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`no ${ready} in: ${out.join('\n')}`)), 15_000);
-    let buf = '';
-    child.stdout?.on('data', (d: Buffer) => {
-      buf += d.toString();
-      const lines = buf.split('\n');
-      buf = lines.pop() ?? '';
-      for (const l of lines) {
-        out.push(l);
-        if (ready.test(l)) {
-          clearTimeout(timer);
-          resolve({ child, out });
-        }
-      }
-    });
-    child.stderr?.on('data', (d: Buffer) => out.push(`stderr: ${d.toString()}`));
-    child.on('exit', (code) => {
-      clearTimeout(timer);
-      reject(new Error(`exited ${code} before ready: ${out.join('\n')}`));
-    });
-  });
-}
-
-function exitOf(child: ChildProcess): Promise<number | null> {
-  return new Promise((r) => {
-    if (child.exitCode !== null) r(child.exitCode);
-    else child.once('exit', (code) => r(code));
-  });
+  return startUntil(process.execPath, [CLI, ...args], { env: { ...process.env, ...env }, timeoutMs: 15_000 }, ready);
 }
 
 describe('batterybank decode', () => {

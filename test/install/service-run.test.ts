@@ -1,16 +1,10 @@
-/**
- * service/run as daemontools starts it: through the /service symlink, with the service directory as working
- * directory. The real driver (this checkout's dist/) reads a simulated JBD on a pseudo-terminal and publishes
- * on a private dbus-daemon; TERM (what `svc -t` / `svc -d` send) reaches node itself, which disconnects cleanly
- * and exits 0.
- */
-import { type ChildProcess, spawn } from 'node:child_process';
 import { cpSync, mkdirSync, mkdtempSync, readlinkSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, expect, test } from 'vitest';
 import { BusClient, eventually, plain } from '../support/bus-client.js';
 import { type DbusDaemon, startDbusDaemon } from '../support/dbus-daemon.js';
+import { exitOf, startUntil as start } from '../support/process.js';
 import { REPO } from './fake-gx.js';
 
 let daemon: DbusDaemon;
@@ -23,37 +17,6 @@ afterAll(async () => {
   await daemon?.stop();
   rmSync(dir, { recursive: true, force: true });
 });
-
-/** Start a process and resolve once a stdout line matches `ready`. */
-function start(cmd: string, args: string[], opts: { cwd?: string; env: NodeJS.ProcessEnv }, ready: RegExp) {
-  const child = spawn(cmd, args, { ...opts, stdio: ['ignore', 'pipe', 'pipe'] });
-  const out: string[] = [];
-  return new Promise<{ child: ChildProcess; out: string[] }>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`no ${ready} in: ${out.join('\n')}`)), 20_000);
-    let buf = '';
-    const onData = (d: Buffer) => {
-      buf += d.toString();
-      const lines = buf.split('\n');
-      buf = lines.pop() ?? '';
-      for (const l of lines) {
-        out.push(l);
-        if (ready.test(l)) {
-          clearTimeout(timer);
-          resolve({ child, out });
-        }
-      }
-    };
-    child.stdout?.on('data', onData);
-    child.stderr?.on('data', onData);
-    child.once('exit', (code) => reject(new Error(`exited ${code} before ready: ${out.join('\n')}`)));
-  });
-}
-
-const exitOf = (child: ChildProcess) =>
-  new Promise<number | null>((resolve) => {
-    if (child.exitCode !== null) resolve(child.exitCode);
-    else child.once('exit', (code) => resolve(code));
-  });
 
 test('svc -t reaches the driver through service/run: it publishes, then disconnects cleanly and exits 0', async () => {
   const app = join(dir, 'data/apps/dbus-batterybank');
