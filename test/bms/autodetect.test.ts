@@ -38,6 +38,7 @@ import { JkSerialSimulator } from '../../src/sim/jk-serial-simulator.js';
 import { type AttachableSimulator, type PtyDevice, runSimulatorOnPty, type SimulatorOnPty } from '../../src/sim/pty.js';
 import { PylonRs485Simulator } from '../../src/sim/pylon-rs485-simulator.js';
 import { createRandom } from '../../src/sim/random.js';
+import { atDeviceBaud } from '../support/baud-link.js';
 import { closeAllPairs } from '../support/pty.js';
 
 const running: SimulatorOnPty[] = [];
@@ -348,30 +349,6 @@ describe('cache', () => {
     });
   });
 });
-
-/**
- * A UART at the wrong rate samples every byte wrongly, both ways: the device gets noise instead of our request and we
- * get noise instead of anything it sends. This link does that to the pty whenever the rate is not `deviceBaud`.
- */
-function atDeviceBaud(deviceBaud: number): (path: string, baudRate: number) => Link<Uint8Array> {
-  return (path, baudRate) => {
-    const inner = new SerialLink({ path, baudRate });
-    if (baudRate === deviceBaud) return inner;
-    const rnd = createRandom(baudRate);
-    const garble = (bytes: Uint8Array) => bytes.map((b) => (b ^ rnd.int(1, 255)) & 0xff);
-    return {
-      description: inner.description,
-      get isOpen() {
-        return inner.isOpen;
-      },
-      open: () => inner.open(),
-      close: () => inner.close(),
-      send: (m) => inner.send(garble(m)),
-      onData: (l) => inner.onData((c) => l(garble(c))),
-      onClose: (l) => inner.onClose(l),
-    };
-  };
-}
 
 describe('at a simulated wrong baud rate', () => {
   const cases: { name: string; sim: () => AttachableSimulator; baud: number; family: string }[] = [

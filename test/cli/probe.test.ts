@@ -4,14 +4,12 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { probeCommand } from '../../src/cli/probe.js';
-import type { Link } from '../../src/links/link.js';
-import { SerialLink } from '../../src/links/serial-link.js';
 import { DalySimulator } from '../../src/sim/daly-simulator.js';
 import { JbdSimulator } from '../../src/sim/jbd-simulator.js';
 import { JkModbusSimulator } from '../../src/sim/jk-modbus-simulator.js';
 import { type AttachableSimulator, runSimulatorOnPty, type SimulatorOnPty } from '../../src/sim/pty.js';
 import { PylonRs485Simulator } from '../../src/sim/pylon-rs485-simulator.js';
-import { createRandom } from '../../src/sim/random.js';
+import { atDeviceBaud } from '../support/baud-link.js';
 import { closeAllPairs } from '../support/pty.js';
 
 const running: SimulatorOnPty[] = [];
@@ -80,23 +78,7 @@ describe('probeCommand', () => {
   it('names the baud rate when it is not the family default', async () => {
     // A Pylontech stack set to 9600: the link garbles everything at any other rate, as a UART would.
     const port = await serve(new PylonRs485Simulator({ protocol: 'pylontech', seed: 4 }));
-    const openLink = (path: string, baudRate: number): Link<Uint8Array> => {
-      const inner = new SerialLink({ path, baudRate });
-      if (baudRate === 9600) return inner;
-      const rnd = createRandom(baudRate);
-      const garble = (b: Uint8Array) => b.map((x) => (x ^ rnd.int(1, 255)) & 0xff);
-      return {
-        description: inner.description,
-        get isOpen() {
-          return inner.isOpen;
-        },
-        open: () => inner.open(),
-        close: () => inner.close(),
-        send: (m) => inner.send(garble(m)),
-        onData: (l) => inner.onData((c) => l(garble(c))),
-        onClose: (l) => inner.onClose(l),
-      };
-    };
+    const openLink = atDeviceBaud(9600);
     const { code, lines } = await probe(port, { openLink });
     expect(code).toBe(0);
     expect(config(lines)).toEqual([
