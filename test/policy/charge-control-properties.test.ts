@@ -20,24 +20,14 @@ import {
   parseChargeState,
   serializeChargeState,
 } from '../../src/policy/charge-control.js';
-import {
-  type ChargeControlConfig,
-  DEFAULT_CHARGE_CONTROL_CONFIG,
-  parseChargeControlConfig,
-} from '../../src/policy/charge-control-config.js';
+import { type ChargeControlConfig, DEFAULT_CHARGE_CONTROL_CONFIG } from '../../src/policy/charge-control-config.js';
+import { config } from './policy-fixtures.js';
 
 const RUNS = Number(process.env.PROPERTY_RUNS ?? 10_000);
 const SEED = process.env.PROPERTY_SEED === undefined ? undefined : Number(process.env.PROPERTY_SEED);
 const PARAMS = { numRuns: RUNS, ...(SEED === undefined ? {} : { seed: SEED }) };
 // Long runs are meant for one manual pass; give them the time they need.
 const TIMEOUT = Math.max(30_000, RUNS * 5);
-
-function config(values: Record<string, string>): ChargeControlConfig {
-  return parseChargeControlConfig(
-    (k) => values[k.toLowerCase()],
-    () => 'test',
-  );
-}
 
 /** Configurations that reach every branch: modes, controllers, SoC reset, short timers, zero holds. */
 const CONFIGS: readonly ChargeControlConfig[] = [

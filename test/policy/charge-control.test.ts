@@ -10,20 +10,8 @@ import {
   parseChargeState,
   serializeChargeState,
 } from '../../src/policy/charge-control.js';
-import {
-  type ChargeControlConfig,
-  DEFAULT_CHARGE_CONTROL_CONFIG,
-  parseChargeControlConfig,
-} from '../../src/policy/charge-control-config.js';
-
-const T0 = Date.UTC(2025, 5, 1, 12);
-
-function config(values: Record<string, string> = {}): ChargeControlConfig {
-  return parseChargeControlConfig(
-    (k) => values[k.toLowerCase()],
-    () => 'test',
-  );
-}
+import { type ChargeControlConfig, DEFAULT_CHARGE_CONTROL_CONFIG } from '../../src/policy/charge-control-config.js';
+import { config, T0 } from './policy-fixtures.js';
 
 /** 16 cells at `v`, or the given list. */
 function pack(cells: number | number[], over: Partial<BatterySnapshot> = {}): BatterySnapshot {
