@@ -4,19 +4,16 @@
  * reassembles the 13-byte frames from the notifications and waits for all 16 cell frames a BLE board sends.
  */
 import type { BleByteLink } from '../../links/ble/ble-byte-link.js';
-import { type BleDriverOptions, bleByteLink } from '../../links/ble/ble-driver-options.js';
+import { bleByteLink, type PolledBleDriverOptions } from '../../links/ble/ble-driver-options.js';
 import type { BleGattProfile } from '../../links/ble/ble-link.js';
+import { defaultReplyTimeoutMs } from '../driver.js';
 import { DalyDriver } from './driver.js';
 import { DALY_HOST_UART } from './protocol.js';
 
 export const DALY_BLE_PROFILE: BleGattProfile = { service: 'fff0', notify: 'fff1', write: 'fff2' };
 
-export interface DalyBleDriverOptions extends BleDriverOptions {
-  /** Time between the starts of two polls, ms (default 2000). */
-  pollIntervalMs?: number | undefined;
-  /** Per reply, ms (default 1000, or 80 % of a shorter poll interval). */
-  replyTimeoutMs?: number | undefined;
-}
+/** Reply timeout default 1000 ms, or 80 % of a shorter poll interval. */
+export type DalyBleDriverOptions = PolledBleDriverOptions;
 
 /** Polls one Daly BMS over BLE. */
 export class DalyBleDriver extends DalyDriver {
@@ -28,7 +25,7 @@ export class DalyBleDriver extends DalyDriver {
       link,
       hostAddress: DALY_HOST_UART,
       pollIntervalMs,
-      replyTimeoutMs: opts.replyTimeoutMs ?? Math.min(1000, Math.round(pollIntervalMs * 0.8)),
+      replyTimeoutMs: opts.replyTimeoutMs ?? defaultReplyTimeoutMs(pollIntervalMs, 1000),
       reconnectMinMs: 50,
       reconnectMaxMs: 500,
       ...(opts.now ? { now: opts.now } : {}),

@@ -4,18 +4,15 @@
  * notifications by the length byte (a frame is `len + 7` bytes, capped at 262, resynchronising on garbage).
  */
 import type { BleByteLink } from '../../links/ble/ble-byte-link.js';
-import { type BleDriverOptions, bleByteLink } from '../../links/ble/ble-driver-options.js';
+import { bleByteLink, type PolledBleDriverOptions } from '../../links/ble/ble-driver-options.js';
 import type { BleGattProfile } from '../../links/ble/ble-link.js';
+import { defaultReplyTimeoutMs } from '../driver.js';
 import { JbdDriver } from './driver.js';
 
 export const JBD_BLE_PROFILE: BleGattProfile = { service: 'ff00', notify: 'ff01', write: 'ff02' };
 
-export interface JbdBleDriverOptions extends BleDriverOptions {
-  /** Time between the starts of two polls, ms (default 2000). */
-  pollIntervalMs?: number | undefined;
-  /** Per reply, ms (default 1500, or 80 % of a shorter poll interval). */
-  replyTimeoutMs?: number | undefined;
-}
+/** Reply timeout default 1500 ms, or 80 % of a shorter poll interval. */
+export type JbdBleDriverOptions = PolledBleDriverOptions;
 
 /** Polls one JBD BMS over BLE. */
 export class JbdBleDriver extends JbdDriver {
@@ -26,7 +23,7 @@ export class JbdBleDriver extends JbdDriver {
     super({
       link,
       pollIntervalMs,
-      replyTimeoutMs: opts.replyTimeoutMs ?? Math.min(1500, Math.round(pollIntervalMs * 0.8)),
+      replyTimeoutMs: opts.replyTimeoutMs ?? defaultReplyTimeoutMs(pollIntervalMs, 1500),
       // The BLE link backs off (with jitter) itself: the bus only retries it.
       reconnectMinMs: 50,
       reconnectMaxMs: 500,

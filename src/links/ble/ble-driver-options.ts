@@ -22,6 +22,14 @@ export interface BleDriverOptions {
   now?: (() => number) | undefined;
 }
 
+/** A BLE driver that polls (JBD, Daly over their UART protocol): the timing of its polls too. */
+export interface PolledBleDriverOptions extends BleDriverOptions {
+  /** Time between the starts of two polls, ms (default 2000). */
+  pollIntervalMs?: number | undefined;
+  /** Per reply, ms (default: the family's cap, or 80 % of a shorter poll interval). */
+  replyTimeoutMs?: number | undefined;
+}
+
 /** The BleByteLink of one battery. */
 export function bleByteLink(opts: BleDriverOptions, profile: BleGattProfile): BleByteLink {
   return new BleByteLink({
