@@ -20,6 +20,8 @@
  * watchdog, and after `watchdogMs` of silence the periodic frames stop until the inverter talks again. The hello
  * set goes out only when the inverter asks (0x151 b0 = 1), followed at once by every periodic frame.
  */
+
+import { put16 } from '../bytes/put.js';
 import type { CanFrame } from '../links/can/can-frame.js';
 import type { InverterValues } from './inverter-view.js';
 
@@ -32,15 +34,6 @@ export const BYD_INVERTER_IDS = [0x019, 0x091, 0x0d1, 0x111, 0x151] as const;
 
 const VENDOR = 'BYD';
 const PRODUCT = 'Battery-Box Premium HVS';
-
-function put16be(out: Uint8Array, at: number, value: number, signed: boolean): void {
-  const lo = signed ? -0x8000 : 0;
-  const hi = signed ? 0x7fff : 0xffff;
-  const v = Number.isFinite(value) ? Math.min(hi, Math.max(lo, Math.round(value))) : 0;
-  const x = v & 0xffff;
-  out[at] = x >> 8;
-  out[at + 1] = x & 0xff;
-}
 
 const u16be = (d: Uint8Array, at: number): number | undefined => {
   const hi = d[at];
@@ -67,7 +60,7 @@ function stringFrames(id: number, text: string): CanFrame[] {
 /** The hello set: 0x250 (firmware 3.29, capacity), 0x290, 0x2D0 "BYD", 0x3D0 × 4 "Battery-Box Premium HVS". */
 export function encodeBydHello(capacityKwh: number): CanFrame[] {
   const f250 = Uint8Array.of(0x03, 0x29, 0x00, 0x66, 0, 0, 0x02, 0x09);
-  put16be(f250, 4, capacityKwh * 10, false);
+  put16(f250, 4, capacityKwh * 10, false, true);
   return [
     frame(0x250, f250),
     frame(0x290, Uint8Array.of(0x06, 0x37, 0x10, 0xd9, 0, 0, 0, 0)),
@@ -83,30 +76,30 @@ export function encodeByd110(v: InverterValues): CanFrame {
   // An empty or inverted window (limits unknown, or closer than 4 V) allows no current at all.
   const open = v.chargeVoltage > 0 && v.dischargeVoltage > 0 && maxDv > minDv;
   const d = new Uint8Array(8);
-  put16be(d, 0, Math.max(0, maxDv), false);
-  put16be(d, 2, minDv, false);
-  put16be(d, 4, open ? v.dischargeCurrent * 10 : 0, false);
-  put16be(d, 6, open ? v.chargeCurrent * 10 : 0, false);
+  put16(d, 0, Math.max(0, maxDv), false, true);
+  put16(d, 2, minDv, false, true);
+  put16(d, 4, open ? v.dischargeCurrent * 10 : 0, false, true);
+  put16(d, 6, open ? v.chargeCurrent * 10 : 0, false, true);
   return frame(0x110, d);
 }
 
 /** 0x150: SoC and SoH 0.01 %, remaining and full capacity Ah. */
 export function encodeByd150(v: InverterValues): CanFrame {
   const d = new Uint8Array(8);
-  put16be(d, 0, v.soc * 100, false);
-  put16be(d, 2, v.soh * 100, false);
+  put16(d, 0, v.soc * 100, false, true);
+  put16(d, 2, v.soh * 100, false, true);
   const remaining = v.capacityRemaining > 0 ? v.capacityRemaining : (v.capacityInstalled * v.soc) / 100;
-  put16be(d, 4, remaining, false);
-  put16be(d, 6, v.capacityInstalled, false);
+  put16(d, 4, remaining, false, true);
+  put16(d, 6, v.capacityInstalled, false, true);
   return frame(0x150, d);
 }
 
 /** 0x1D0: voltage 0.1 V, current 0.1 A (+ = charging, our convention), temperature 0.1 °C, 03 08. */
 export function encodeByd1D0(v: InverterValues): CanFrame {
   const d = new Uint8Array(8);
-  put16be(d, 0, v.voltage * 10, false);
-  put16be(d, 2, v.current * 10, true);
-  put16be(d, 4, v.temperature * 10, true);
+  put16(d, 0, v.voltage * 10, false, true);
+  put16(d, 2, v.current * 10, true, true);
+  put16(d, 4, v.temperature * 10, true, true);
   d[6] = 0x03;
   d[7] = 0x08;
   return frame(0x1d0, d);
@@ -115,8 +108,8 @@ export function encodeByd1D0(v: InverterValues): CanFrame {
 /** 0x210: highest and lowest temperature, 0.1 °C. */
 export function encodeByd210(v: InverterValues): CanFrame {
   const d = new Uint8Array(8);
-  put16be(d, 0, v.maxTemperature * 10, true);
-  put16be(d, 2, v.minTemperature * 10, true);
+  put16(d, 0, v.maxTemperature * 10, true, true);
+  put16(d, 2, v.minTemperature * 10, true, true);
   return frame(0x210, d);
 }
 

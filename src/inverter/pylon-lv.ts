@@ -21,6 +21,8 @@
  * Byte layouts are checked in test/inverter/pylon-lv.test.ts against the real captures A and B of protocols.md
  * §4.3 and against our independent decoder (src/bms/pylon-can/protocol.ts).
  */
+
+import { put16 } from '../bytes/put.js';
 import type { CanFrame } from '../links/can/can-frame.js';
 import type { InverterAlarms, InverterValues } from './inverter-view.js';
 
@@ -38,15 +40,6 @@ export const DEFAULT_PYLON_MANUFACTURER = 'PYLON';
 
 /** Inverter → battery frames a Pylon battery listens for. */
 export const PYLON_INVERTER_IDS = { keepAlive: 0x305, victron: 0x307 } as const;
-
-function put16(out: Uint8Array, at: number, value: number, signed: boolean): void {
-  const lo = signed ? -0x8000 : 0;
-  const hi = signed ? 0x7fff : 0xffff;
-  const v = Number.isFinite(value) ? Math.min(hi, Math.max(lo, Math.round(value))) : 0;
-  const x = v & 0xffff;
-  out[at] = x & 0xff;
-  out[at + 1] = x >> 8;
-}
 
 function ascii(text: string, length: number, pad: number): Uint8Array {
   const out = new Uint8Array(length).fill(pad);

@@ -3,6 +3,8 @@
  * plus array extras and per-pack frames, id + n for pack n (n = 0 first). Pure. docs/protocols/deye-can.md,
  * protocols.md §5.3. All fields little-endian, signed 16-bit unless noted.
  */
+
+import { put16 } from '../../bytes/put.js';
 import type { BatterySnapshot } from '../../domain/battery-snapshot.js';
 import { FrameError } from '../../domain/errors.js';
 import { round } from '../../domain/round.js';
@@ -198,27 +200,21 @@ export interface DeyePackValues {
   cycles: number;
 }
 
-function le16(out: Uint8Array, at: number, v: number): void {
-  const x = Math.round(v) & 0xffff;
-  out[at] = x & 0xff;
-  out[at + 1] = x >> 8;
-}
-
 /** Pack n's per-second frames 0x150+n, 0x200+n, 0x250+n, 0x400+n. */
 export function encodeDeyePack(n: number, v: DeyePackValues): CanFrame[] {
   const m = new Uint8Array(8);
-  le16(m, 0, v.voltage * 10);
-  le16(m, 2, v.current * 10);
-  le16(m, 4, v.soc * 10);
-  le16(m, 6, v.soh * 10);
+  put16(m, 0, v.voltage * 10, true);
+  put16(m, 2, v.current * 10, true);
+  put16(m, 4, v.soc * 10, true);
+  put16(m, 6, v.soh * 10, true);
   const c = new Uint8Array(8);
-  le16(c, 0, v.cellMax * 1000);
-  le16(c, 2, v.cellMin * 1000);
-  le16(c, 4, v.temperature1 * 10);
-  le16(c, 6, v.temperature2 * 10);
+  put16(c, 0, v.cellMax * 1000, true);
+  put16(c, 2, v.cellMin * 1000, true);
+  put16(c, 4, v.temperature1 * 10, true);
+  put16(c, 6, v.temperature2 * 10, true);
   const l = new Uint8Array(8);
-  le16(l, 0, v.mosTemperature * 10);
-  le16(l, 6, 100);
+  put16(l, 0, v.mosTemperature * 10, true);
+  put16(l, 6, 100, true);
   const st = Uint8Array.of(v.current > 0 ? 1 : v.current < 0 ? 2 : 0, v.cycles & 0xff, 0, 0, 0, 0, 0, 0);
   return [
     { id: DeyePackBase.measurements + n, ext: false, data: m },
@@ -231,13 +227,13 @@ export function encodeDeyePack(n: number, v: DeyePackValues): CanFrame[] {
 /** Array extras 0x361, 0x363, 0x364 (pack count in byte 4). */
 export function encodeDeyeArray(packs: readonly DeyePackValues[], capacityAh: number): CanFrame[] {
   const e = new Uint8Array(8);
-  le16(e, 0, Math.max(...packs.map((p) => p.cellMax)) * 1000);
-  le16(e, 2, Math.min(...packs.map((p) => p.cellMin)) * 1000);
-  le16(e, 4, Math.max(...packs.map((p) => p.temperature1)) * 10);
-  le16(e, 6, Math.min(...packs.map((p) => p.temperature1)) * 10);
+  put16(e, 0, Math.max(...packs.map((p) => p.cellMax)) * 1000, true);
+  put16(e, 2, Math.min(...packs.map((p) => p.cellMin)) * 1000, true);
+  put16(e, 4, Math.max(...packs.map((p) => p.temperature1)) * 10, true);
+  put16(e, 6, Math.min(...packs.map((p) => p.temperature1)) * 10, true);
   const cap = new Uint8Array(8);
-  le16(cap, 0, capacityAh * 10);
-  le16(cap, 2, 544);
+  put16(cap, 0, capacityAh * 10, true);
+  put16(cap, 2, 544, true);
   const st = Uint8Array.of(0, 0, 0, 0, packs.length, 0, 0, 0);
   return [
     { id: DeyeArrayId.extremes, ext: false, data: e },

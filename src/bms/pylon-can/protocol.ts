@@ -12,6 +12,8 @@
  *   0x35E manufacturer ASCII · 0x35F bytes 4–5 online capacity Ah · 0x370/0x371 BMS name ASCII
  *   0x373 min/max cell mV, min/max cell temperature K · 0x379 installed capacity Ah
  */
+
+import { put16 } from '../../bytes/put.js';
 import type { BatterySnapshot, BmsRequestedLimits, ProtectionFlags } from '../../domain/battery-snapshot.js';
 import { FrameError } from '../../domain/errors.js';
 import { round } from '../../domain/round.js';
@@ -321,27 +323,21 @@ export interface PylonCanValues {
   manufacturer: string;
 }
 
-function le16(out: Uint8Array, at: number, v: number): void {
-  const x = Math.round(v) & 0xffff;
-  out[at] = x & 0xff;
-  out[at + 1] = x >> 8;
-}
-
 /** The once-a-second set: 0x351, 0x355, 0x356, 0x359, 0x35C, 0x35E. */
 export function encodePylonCanSet(v: PylonCanValues): CanFrame[] {
   const f351 = new Uint8Array(8);
-  le16(f351, 0, v.chargeVoltage * 10);
-  le16(f351, 2, v.chargeCurrent * 10);
-  le16(f351, 4, v.dischargeCurrent * 10);
-  le16(f351, 6, v.dischargeVoltage * 10);
+  put16(f351, 0, v.chargeVoltage * 10, false);
+  put16(f351, 2, v.chargeCurrent * 10, true);
+  put16(f351, 4, v.dischargeCurrent * 10, true);
+  put16(f351, 6, v.dischargeVoltage * 10, false);
   const f355 = new Uint8Array(6);
-  le16(f355, 0, Math.round(v.soc));
-  le16(f355, 2, v.soh);
-  le16(f355, 4, v.soc * 100);
+  put16(f355, 0, Math.round(v.soc), false);
+  put16(f355, 2, v.soh, false);
+  put16(f355, 4, v.soc * 100, false);
   const f356 = new Uint8Array(6);
-  le16(f356, 0, v.voltage * 100);
-  le16(f356, 2, v.current * 10);
-  le16(f356, 4, v.temperature * 10);
+  put16(f356, 0, v.voltage * 100, true);
+  put16(f356, 2, v.current * 10, true);
+  put16(f356, 4, v.temperature * 10, true);
   const f359 = Uint8Array.of(0, 0, 0, 0, v.modules, 0x50, 0x4e);
   const f35c = Uint8Array.of((v.chargeEnable ? 0x80 : 0) | (v.dischargeEnable ? 0x40 : 0), 0);
   const name = new Uint8Array(8).fill(0x20);
