@@ -31,18 +31,22 @@ export class ConfigError extends Error {
   override readonly name = 'ConfigError';
 }
 
-/** Charge-control settings (first version; see docs/config.md). Voltages V, currents A, temperatures °C. */
-export interface ChargeConfig {
-  maxCellVoltage: number;
-  minCellVoltage: number;
-  cellOvpVoltage: number;
-  cellUvpVoltage: number;
-  maxChargeCurrent: number;
-  maxDischargeCurrent: number;
-  chargeMinTemperature: number;
-  chargeMaxTemperature: number;
-  dischargeMinTemperature: number;
-  dischargeMaxTemperature: number;
+/** The hard limits the alarms share with the charge-control policy (the policy's values are the ones used). */
+const HARD_LIMIT_KEYS = [
+  'maxCellVoltage',
+  'minCellVoltage',
+  'cellOvpVoltage',
+  'cellUvpVoltage',
+  'maxChargeCurrent',
+  'maxDischargeCurrent',
+  'chargeMinTemperature',
+  'chargeMaxTemperature',
+  'dischargeMinTemperature',
+  'dischargeMaxTemperature',
+] as const satisfies readonly (keyof ChargeControlConfig)[];
+
+/** Alarm thresholds and the hard limits (see docs/config.md). Voltages V, currents A, temperatures °C. */
+export interface ChargeConfig extends Pick<ChargeControlConfig, (typeof HARD_LIMIT_KEYS)[number]> {
   socLowWarning: number;
   socLowAlarm: number;
   cellImbalanceWarning: number;
@@ -372,19 +376,9 @@ function readControl(
 }
 
 function shareHardLimits(charge: ChargeConfig, control: ChargeControlConfig): ChargeConfig {
-  return {
-    ...charge,
-    maxCellVoltage: control.maxCellVoltage,
-    minCellVoltage: control.minCellVoltage,
-    cellOvpVoltage: control.cellOvpVoltage,
-    cellUvpVoltage: control.cellUvpVoltage,
-    maxChargeCurrent: control.maxChargeCurrent,
-    maxDischargeCurrent: control.maxDischargeCurrent,
-    chargeMinTemperature: control.chargeMinTemperature,
-    chargeMaxTemperature: control.chargeMaxTemperature,
-    dischargeMinTemperature: control.dischargeMinTemperature,
-    dischargeMaxTemperature: control.dischargeMaxTemperature,
-  };
+  const out = { ...charge };
+  for (const key of HARD_LIMIT_KEYS) out[key] = control[key];
+  return out;
 }
 
 function checkCharge(c: ChargeConfig, section: string, file: string): void {
