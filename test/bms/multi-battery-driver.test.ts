@@ -3,7 +3,7 @@
  * one port sharing one SerialBus. End to end on real ptys with the family simulators on the other ends.
  */
 import { join } from 'node:path';
-import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { DalyDriver } from '../../src/bms/daly/driver.js';
 import type { BmsDriver, DriverEvent } from '../../src/bms/driver.js';
 import type { JkPbDriver } from '../../src/bms/jk-modbus/driver.js';
@@ -13,15 +13,10 @@ import { SerialLink } from '../../src/links/serial-link.js';
 import { JbdSimulator } from '../../src/sim/jbd-simulator.js';
 import { runSimulatorOnPty, type SimulatorOnPty } from '../../src/sim/pty.js';
 import { PylonRs485Simulator } from '../../src/sim/pylon-rs485-simulator.js';
-import { closeAllPairs, removeDir, tempLinkDir, waitFor } from '../support/pty.js';
+import { driverTestScope } from '../support/driver-rig.js';
+import { waitFor } from '../support/pty.js';
 
-const dir = tempLinkDir();
-const cleanups: (() => Promise<void>)[] = [];
-afterEach(async () => {
-  for (const c of cleanups.splice(0).reverse()) await c();
-  await closeAllPairs();
-});
-afterAll(() => removeDir(dir));
+const { dir, cleanups } = driverTestScope();
 
 const family = (id: string) => {
   const f = findFamily(id);
