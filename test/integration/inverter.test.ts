@@ -5,7 +5,6 @@
  * in the HTTP API. (The same over real SocketCAN, with the driver as a separate process: test/can/inverter.guest.ts.)
  */
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
@@ -19,6 +18,7 @@ import { runSimulatorOnPty, type SimulatorOnPty } from '../../src/sim/pty.js';
 import { UsbCanADevice } from '../../src/sim/usbcan-device.js';
 import { BusClient, eventually, plain } from '../support/bus-client.js';
 import { type DbusDaemon, startDbusDaemon } from '../support/dbus-daemon.js';
+import { freePort } from '../support/net.js';
 import { closeAllPairs, openPair } from '../support/pty.js';
 
 const BANK = 'com.victronenergy.battery.batterybank_house';
@@ -32,17 +32,6 @@ let adapter: UsbCanADevice;
 let httpPort: number;
 const sims: SimulatorOnPty[] = [];
 const logs: string[] = [];
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 async function items(): Promise<Record<string, unknown>> {
   try {

@@ -9,7 +9,8 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { noAlarms } from '../../src/domain/battery-state.js';
 import { type MqttConfig, parseMqttConfig } from '../../src/publishers/mqtt/config.js';
 import { createMqttSink, type MqttSink } from '../../src/publishers/mqtt/mqtt-sink.js';
-import { freePort, type Mosquitto, startMosquitto } from '../support/mosquitto.js';
+import { type Mosquitto, startMosquitto } from '../support/mosquitto.js';
+import { freePort } from '../support/net.js';
 import { bankState, batteryState, eventually, memoryLogger, Recorder, retained, sleep, snapshot } from './fixtures.js';
 
 // biome-ignore lint/suspicious/noExplicitAny: JSON and browser objects as they come over the wire
