@@ -15,7 +15,6 @@ import { type BankLayout, bankCellCount, bankLayout, bankPathTypes, bankPathValu
 import { BatteryMonitor } from './battery/battery-monitor.js';
 import { DetectCache, type Detection, detectOnPort } from './bms/autodetect.js';
 import { type BleAdapter, BleLinkPool, findBleFamily } from './bms/ble-registry.js';
-import type { ConsoleLink } from './bms/bluenova/driver.js';
 import { CanBusPool, type CanEndpoint, findCanFamily } from './bms/can-registry.js';
 import type { BmsDriver } from './bms/driver.js';
 import { findNetworkFamily, type NetworkDriver, type NetworkEndpoint } from './bms/network-registry.js';
@@ -39,6 +38,7 @@ import {
 import type { BleLink } from './links/ble/ble-link.js';
 import type { CanLink } from './links/can/can-frame.js';
 import { SerialLink } from './links/serial-link.js';
+import type { ConsoleLink } from './links/websocket-link.js';
 import type { Logger } from './log.js';
 import { createTelemetry, type Sink } from './publishers/index.js';
 import { StateStore } from './state-store.js';

@@ -6,8 +6,8 @@
  *   [battery.a] protocol = bluenova, host = 10.0.0.2 ─► WebSocketLink ws://10.0.0.2:9000/ws/ ─► BlueNovaDriver
  *   [battery.b] protocol = bluenova, host = 10.0.0.3 ─► WebSocketLink ws://10.0.0.3:9000/ws/ ─► BlueNovaDriver
  */
-import { WebSocketLink } from '../links/websocket-link.js';
-import { BLUENOVA_DBUS_PATHS, BlueNovaDriver, type ConsoleLink } from './bluenova/driver.js';
+import { type ConsoleLink, WebSocketLink } from '../links/websocket-link.js';
+import { BLUENOVA_DBUS_PATHS, BlueNovaDriver } from './bluenova/driver.js';
 import type { BmsDriver } from './driver.js';
 import type { FamilyOption } from './registry.js';
 

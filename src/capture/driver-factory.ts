@@ -4,7 +4,7 @@
  * batteries on one port share one bus and CAN batteries on one interface one CanBus, as in the service.
  */
 import { findBleFamily } from '../bms/ble-registry.js';
-import type { ConsoleLink } from '../bms/bluenova/driver.js';
+
 import { findCanFamily } from '../bms/can-registry.js';
 import type { BmsDriver } from '../bms/driver.js';
 import { findNetworkFamily } from '../bms/network-registry.js';
@@ -15,6 +15,7 @@ import { CanBus } from '../links/can/can-bus.js';
 import type { CanLink } from '../links/can/can-frame.js';
 import type { Link } from '../links/link.js';
 import type { SerialBus } from '../links/serial-bus.js';
+import type { ConsoleLink } from '../links/websocket-link.js';
 
 export interface BatteryLinks {
   serial(cfg: BatteryConfig): Link<Uint8Array>;

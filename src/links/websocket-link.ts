@@ -31,6 +31,15 @@ export interface WebSocketLinkOptions {
   closeTimeoutMs?: number;
 }
 
+/**
+ * What a driver of a console-pushing battery needs of its link: a WebSocketLink, or a recorded console in a
+ * replay (src/capture/replay-links.ts).
+ */
+export type ConsoleLink = Pick<
+  WebSocketLink,
+  'description' | 'connect' | 'close' | 'onData' | 'onOpen' | 'onClose' | 'onRetry'
+>;
+
 export class WebSocketLink implements Link<string> {
   readonly description: string;
   readonly url: string;

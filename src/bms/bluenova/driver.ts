@@ -8,15 +8,9 @@
  */
 import type { BatterySnapshot } from '../../domain/battery-snapshot.js';
 import { errorMessage } from '../../domain/errors.js';
-import type { WebSocketLink } from '../../links/websocket-link.js';
+import type { ConsoleLink } from '../../links/websocket-link.js';
 import type { BmsDriver, DriverEvent, WireFrame } from '../driver.js';
 import { BlueNovaConsole, type BlueNovaCycle, type BlueNovaExtra, errorsText, formatMcuId } from './protocol.js';
-
-/** What the driver needs of its link (a WebSocketLink; a fake in unit tests). */
-export type ConsoleLink = Pick<
-  WebSocketLink,
-  'description' | 'connect' | 'close' | 'onData' | 'onOpen' | 'onClose' | 'onRetry'
->;
 
 export interface BlueNovaDriverOptions {
   link: ConsoleLink;
