@@ -21,7 +21,7 @@
  * set goes out only when the inverter asks (0x151 b0 = 1), followed at once by every periodic frame.
  */
 
-import { put16 } from '../bytes/put.js';
+import { put16, u16be } from '../bytes/fields.js';
 import type { CanFrame } from '../links/can/can-frame.js';
 import type { InverterValues } from './inverter-view.js';
 
@@ -34,12 +34,6 @@ export const BYD_INVERTER_IDS = [0x019, 0x091, 0x0d1, 0x111, 0x151] as const;
 
 const VENDOR = 'BYD';
 const PRODUCT = 'Battery-Box Premium HVS';
-
-const u16be = (d: Uint8Array, at: number): number | undefined => {
-  const hi = d[at];
-  const lo = d[at + 1];
-  return hi === undefined || lo === undefined ? undefined : (hi << 8) | lo;
-};
 
 const frame = (id: number, data: Uint8Array): CanFrame => ({ id, ext: false, data });
 

@@ -22,7 +22,7 @@
  * §4.3 and against our independent decoder (src/bms/pylon-can/protocol.ts).
  */
 
-import { put16 } from '../bytes/put.js';
+import { put16 } from '../bytes/fields.js';
 import type { CanFrame } from '../links/can/can-frame.js';
 import type { InverterAlarms, InverterValues } from './inverter-view.js';
 

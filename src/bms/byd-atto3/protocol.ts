@@ -12,10 +12,12 @@
  * Contactor control (the "vehicle" keep-alive 0x12D / 0x441 that closes the contactors) is out of scope: this
  * family only reads a pack that something else keeps awake.
  */
+
+import { u16le } from '../../bytes/fields.js';
 import type { BatterySnapshot } from '../../domain/battery-snapshot.js';
 import { FrameError } from '../../domain/errors.js';
 import { round } from '../../domain/round.js';
-import { type CanFrame, u16le } from '../../links/can/can-frame.js';
+import type { CanFrame } from '../../links/can/can-frame.js';
 
 export const BydId = { status: 0x444, voltage: 0x438, temperatures: 0x447, insulation: 0x43a } as const;
 const CHECKED: ReadonlySet<number> = new Set(Object.values(BydId));

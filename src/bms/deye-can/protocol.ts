@@ -4,11 +4,11 @@
  * protocols.md §5.3. All fields little-endian, signed 16-bit unless noted.
  */
 
-import { put16 } from '../../bytes/put.js';
+import { asciiOf, put16, s16le, s32le, u16le } from '../../bytes/fields.js';
 import type { BatterySnapshot } from '../../domain/battery-snapshot.js';
 import { FrameError } from '../../domain/errors.js';
 import { round } from '../../domain/round.js';
-import { asciiOf, type CanFrame, s16le, s32le, u16le } from '../../links/can/can-frame.js';
+import type { CanFrame } from '../../links/can/can-frame.js';
 
 /** Packs addressed by id + n. */
 export const DEYE_MAX_PACKS = 16;

@@ -13,11 +13,11 @@
  *   0x373 min/max cell mV, min/max cell temperature K · 0x379 installed capacity Ah
  */
 
-import { put16 } from '../../bytes/put.js';
+import { asciiOf, put16, s16le, u16le } from '../../bytes/fields.js';
 import type { BatterySnapshot, BmsRequestedLimits, ProtectionFlags } from '../../domain/battery-snapshot.js';
 import { FrameError } from '../../domain/errors.js';
 import { round } from '../../domain/round.js';
-import { asciiOf, type CanFrame, s16le, u16le } from '../../links/can/can-frame.js';
+import type { CanFrame } from '../../links/can/can-frame.js';
 
 export const PylonCanId = {
   limits: 0x351,

@@ -115,39 +115,3 @@ export function parseCanLog(text: string): CanFrame[] {
   }
   return out;
 }
-
-/** Little-endian readers over CAN data that tolerate short frames: undefined past the end. */
-export function u8(data: Uint8Array, at: number): number | undefined {
-  return data[at];
-}
-
-export function u16le(data: Uint8Array, at: number): number | undefined {
-  const lo = data[at];
-  const hi = data[at + 1];
-  return lo === undefined || hi === undefined ? undefined : lo | (hi << 8);
-}
-
-export function s16le(data: Uint8Array, at: number): number | undefined {
-  const v = u16le(data, at);
-  return v === undefined ? undefined : (v << 16) >> 16;
-}
-
-export function s32le(data: Uint8Array, at: number): number | undefined {
-  if (at + 4 > data.length) return undefined;
-  return (
-    ((data[at] as number) | ((data[at + 1] as number) << 8) | ((data[at + 2] as number) << 16)) +
-    ((data[at + 3] as number) << 24)
-  );
-}
-
-/** ASCII text of `data`, NULs and trailing spaces dropped; undefined when empty or not printable. */
-export function asciiOf(data: Uint8Array): string | undefined {
-  let s = '';
-  for (const b of data) {
-    if (b === 0) continue;
-    if (b < 0x20 || b > 0x7e) return undefined;
-    s += String.fromCharCode(b);
-  }
-  const t = s.trim();
-  return t === '' ? undefined : t;
-}

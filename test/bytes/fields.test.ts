@@ -1,5 +1,5 @@
 import { describe, expect, test } from 'vitest';
-import { put16 } from '../../src/bytes/put.js';
+import { put16 } from '../../src/bytes/fields.js';
 
 const put = (value: number, signed: boolean, bigEndian = false) => {
   const out = new Uint8Array(4);
