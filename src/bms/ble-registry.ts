@@ -90,4 +90,11 @@ export class BleLinkPool {
     }
     return link;
   }
+
+  /** Close every adapter link this pool opened. Never rejects. */
+  async close(): Promise<void> {
+    const links = [...this.links.values()];
+    this.links.clear();
+    await Promise.all(links.map((l) => l.close().catch(() => undefined)));
+  }
 }

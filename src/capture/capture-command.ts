@@ -8,17 +8,10 @@
  *   --host H --protocol bluenova                           a network battery (BlueNova's console websocket)
  */
 import { resolve } from 'node:path';
-import { BleLinkPool } from '../bms/ble-registry.js';
 import { type BatteryConfig, parseConfig } from '../config.js';
-import type { BleLink } from '../links/ble/ble-link.js';
-import type { CanBus } from '../links/can/can-bus.js';
-import { SocketCanLink } from '../links/can/socketcan-link.js';
-import { UsbCanALink } from '../links/can/usbcan-a-link.js';
-import type { SerialBus } from '../links/serial-bus.js';
-import { SerialLink } from '../links/serial-link.js';
 import { CaptureWriter } from './capture-file.js';
 import { attachCapture, linkKindOf } from './capture-tap.js';
-import { createDriverOver } from './driver-factory.js';
+import { DriverFactory } from './driver-factory.js';
 
 export interface CaptureCommandOptions {
   protocol: string;
@@ -76,29 +69,8 @@ export async function captureCommand(o: CaptureCommandOptions): Promise<CaptureS
   const file = resolve(o.out ?? `batterybank-capture-${o.protocol}-${stamp}.jsonl`);
   // One file for the whole run: a capture for a bug report is never rotated away.
   const writer = new CaptureWriter({ path: file, maxBytes: 1_000_000_000, files: 1, warn: (m) => o.print(m) });
-  const blePool = new BleLinkPool(undefined);
-  const buses = new Map<string, SerialBus | CanBus>();
-  let bleLink: BleLink | undefined;
-  const driver = createDriverOver(
-    cfg,
-    cfg.protocol,
-    {
-      serial: (c) => new SerialLink({ path: c.port, ...(c.baudRate !== undefined ? { baudRate: c.baudRate } : {}) }),
-      can: (c) => {
-        const e = c.can?.endpoint;
-        if (e?.kind === 'socketcan') return new SocketCanLink({ iface: e.iface });
-        if (e?.kind === 'usbcan-a') return new UsbCanALink({ path: e.path, bitrate: e.bitrate });
-        throw new Error('no CAN interface');
-      },
-      ble: (c) => {
-        if (!c.ble) throw new Error('no Bluetooth adapter');
-        bleLink = blePool.link(c.ble.adapter);
-        return bleLink;
-      },
-    },
-    Date.now,
-    buses,
-  );
+  const drivers = new DriverFactory();
+  const driver = drivers.create(cfg, cfg.protocol);
   const summary: CaptureSummary = { file, tx: 0, rx: 0, snapshots: 0, warnings: 0 };
   const where = cfg.ble ? `BLE ${cfg.ble.mac}` : cfg.port;
   attachCapture(writer, driver, {
@@ -129,7 +101,7 @@ export async function captureCommand(o: CaptureCommandOptions): Promise<CaptureS
     });
   });
   await driver.stop();
-  await bleLink?.close();
+  await drivers.close();
   await writer.close();
   if (writer.stats.failed) o.print(`capture failed: ${writer.stats.failed}`);
   o.print(

@@ -11,13 +11,10 @@
 import type { BmsDriver } from '../bms/driver.js';
 import { type BankConfig, type BatteryConfig, type Config, parseConfig } from '../config.js';
 import type { BatterySnapshot } from '../domain/battery-snapshot.js';
-import type { CanBus } from '../links/can/can-bus.js';
-import type { Link } from '../links/link.js';
-import type { SerialBus } from '../links/serial-bus.js';
 import type { LinkFactories } from '../main.js';
 import type { CaptureHeader } from './capture-file.js';
 import type { CaptureSession, ReplayFrame } from './capture-reader.js';
-import { createDriverOver } from './driver-factory.js';
+import { DriverFactory } from './driver-factory.js';
 import { ReplayBleLink, ReplayByteLink, ReplayCanLink, ReplayConsoleLink } from './replay-links.js';
 import { emptyStats, type PlayerStats, ReplayClock, RequestPlayer, TimelinePlayer } from './replay-player.js';
 
@@ -38,13 +35,8 @@ export interface ReplaySetup {
   /** The batteries replayed, their timing divided by the speed. */
   batteries: BatteryConfig[];
   headers: CaptureHeader[];
-  /** Links for the composition root (--dbus). */
+  /** The replay links, for the composition root (--dbus) and the driver factory (printing). */
   links: Required<LinkFactories>;
-  /** Make the replay link of a battery (print mode builds its drivers itself). */
-  serialLink(cfg: BatteryConfig): Link<Uint8Array>;
-  canLink(cfg: BatteryConfig): ReplayCanLink;
-  netLink(cfg: BatteryConfig): ReplayConsoleLink;
-  bleLink: ReplayBleLink;
   /** Resolves when every channel has played everything. */
   done(): Promise<void>;
   stats(): PlayerStats;
@@ -167,10 +159,6 @@ export function setUpReplay(session: CaptureSession, opts: ReplayOptions): Repla
       ble: () => bleLink,
       network: (endpoint) => byUrl(endpoint.url),
     },
-    serialLink,
-    netLink,
-    canLink,
-    bleLink,
     done: async () => {
       await Promise.all(all.map((p) => p.done()));
     },
@@ -204,18 +192,13 @@ export async function replaySnapshots(
   },
 ): Promise<{ snapshots: ReplayedSnapshot[]; stats: PlayerStats }> {
   const setup = setUpReplay(session, opts);
-  const buses = new Map<string, SerialBus | CanBus>();
+  // The same replay links as --dbus gives the composition root.
+  const factory = new DriverFactory(setup.links, setup.clock.now);
   const snapshots: ReplayedSnapshot[] = [];
   const drivers: BmsDriver[] = [];
   for (const h of setup.headers) {
     const cfg = setup.batteries.find((b) => b.id === h.battery) as BatteryConfig;
-    const driver = createDriverOver(
-      cfg,
-      h.family,
-      { serial: setup.serialLink, can: setup.canLink, ble: () => setup.bleLink, net: setup.netLink },
-      setup.clock.now,
-      buses,
-    );
+    const driver = factory.create(cfg, h.family);
     driver.onSnapshot((snapshot) => {
       const s = { battery: h.battery, snapshot };
       snapshots.push(s);

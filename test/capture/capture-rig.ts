@@ -8,27 +8,15 @@ import type { BmsDriver } from '../../src/bms/driver.js';
 import { CaptureWriter } from '../../src/capture/capture-file.js';
 import { type CaptureSession, readCapture } from '../../src/capture/capture-reader.js';
 import { attachCapture, linkKindOf } from '../../src/capture/capture-tap.js';
-import { type BatteryLinks, createDriverOver } from '../../src/capture/driver-factory.js';
+import { DriverFactory } from '../../src/capture/driver-factory.js';
 import { compareSnapshots, replaySnapshots, withoutTime } from '../../src/capture/replay.js';
 import { type BatteryConfig, parseConfig } from '../../src/config.js';
 import type { BatterySnapshot } from '../../src/domain/battery-snapshot.js';
-import type { CanBus } from '../../src/links/can/can-bus.js';
-import { UsbCanALink } from '../../src/links/can/usbcan-a-link.js';
-import type { SerialBus } from '../../src/links/serial-bus.js';
-import { SerialLink } from '../../src/links/serial-link.js';
+import type { LinkFactories } from '../../src/main.js';
 import { waitFor } from '../support/pty.js';
 
-export const realLinks: BatteryLinks = {
-  serial: (c) => new SerialLink({ path: c.port, ...(c.baudRate !== undefined ? { baudRate: c.baudRate } : {}) }),
-  can: (c) => {
-    const e = c.can?.endpoint;
-    if (e?.kind !== 'usbcan-a') throw new Error('USB-CAN-A only here');
-    return new UsbCanALink({ path: e.path, bitrate: e.bitrate });
-  },
-  ble: () => {
-    throw new Error('no BLE here');
-  },
-};
+/** Every link real (serial ports, USB-CAN-A adapters): the composition root's defaults. */
+export const realLinks: LinkFactories = {};
 
 /** Run the live drivers of `text`'s batteries with capture on until each has `n` snapshots; the file's session. */
 export async function captureLive(
@@ -37,17 +25,17 @@ export async function captureLive(
   text: string,
   n: number,
   started?: () => void,
-  links: BatteryLinks = realLinks,
+  links: LinkFactories = realLinks,
 ): Promise<{ live: Map<string, BatterySnapshot[]>; session: CaptureSession; file: string }> {
   const cfgs: BatteryConfig[] = parseConfig([{ file: `${name}.ini`, text }]).batteries;
   const file = join(dir, `${name}.jsonl`);
   const writer = new CaptureWriter({ path: file, maxBytes: 50_000_000, files: 1 });
-  const buses = new Map<string, SerialBus | CanBus>();
+  const factory = new DriverFactory(links);
   const live = new Map<string, BatterySnapshot[]>();
   const drivers: BmsDriver[] = [];
   const events: string[] = [];
   for (const cfg of cfgs) {
-    const driver = createDriverOver(cfg, cfg.protocol, links, Date.now, buses);
+    const driver = factory.create(cfg, cfg.protocol);
     attachCapture(writer, driver, {
       battery: cfg.id,
       family: cfg.protocol,
